@@ -80,7 +80,7 @@ def _apply_side(
     :func:`check_quantity`'s test, inlined: stripping the digits off a valid
     spelling leaves ``""`` or ``"."`` (both interned: no allocation), and it
     is zero exactly when stripping ``0`` and ``.`` leaves nothing. A zero
-    spelling without a ``0`` (``""``, ``"."``) is caught on the delete branch.
+    spelling without a ``0`` (``""``, ``"."``) is refused on the delete branch.
     (Measured on this project's machines, this costs less than ``float()``.)
 
     Levels that already exist are updated in the dict alone, leaving the
@@ -110,11 +110,11 @@ def _apply_side(
                 if key not in side:
                     insort(sub, key)
                 set_qty(key, qty)
+            elif "0" not in qty:
+                check_quantity(qty)  # "" or ".": no digit at all
             elif key in side:
                 del sub[bisect_left(sub, key)]
                 del_qty(key)
-            elif "0" not in qty:
-                check_quantity(qty)
     finally:
         # Restore the SortedList invariants, whatever happened in the loop.
         if sub:

@@ -1,0 +1,49 @@
+"""Small builders shared by the unit tests."""
+
+from __future__ import annotations
+
+import orjson
+
+from orderbook import DepthSnapshot, DepthUpdate
+
+
+def spot_raw(fi: int, i: int, bids=(), asks=(), symbol: str = "btc_usdt") -> bytes:
+    """A spot ``depth_update`` frame, shaped as the API document's example."""
+    return orjson.dumps(
+        {
+            "topic": "depth_update",
+            "event": f"depth_update@{symbol}",
+            "data": {"s": symbol, "fi": fi, "i": i, "a": list(asks), "b": list(bids)},
+        }
+    )
+
+
+def futures_raw(pu: int, fu: int, u: int, bids=(), asks=(), symbol: str = "btc_usdt") -> bytes:
+    """A futures ``depth_update`` frame, shaped as the API document's example."""
+    return orjson.dumps(
+        {
+            "topic": "depth_update",
+            "event": f"depth_update@{symbol}",
+            "data": {
+                "s": symbol,
+                "pu": pu,
+                "fu": fu,
+                "u": u,
+                "a": list(asks),
+                "b": list(bids),
+                "t": 123456789,
+            },
+        }
+    )
+
+
+def spot_event(fi: int, i: int, bids=(), asks=()) -> DepthUpdate:
+    return DepthUpdate("btc_usdt", fi, i, None, [list(x) for x in bids], [list(x) for x in asks])
+
+
+def futures_event(pu: int, fu: int, u: int, bids=(), asks=()) -> DepthUpdate:
+    return DepthUpdate("btc_usdt", fu, u, pu, [list(x) for x in bids], [list(x) for x in asks])
+
+
+def snapshot(last_id: int, bids=(("32000", "1"),), asks=(("34000", "1"),)) -> DepthSnapshot:
+    return DepthSnapshot("btc_usdt", last_id, [list(x) for x in bids], [list(x) for x in asks])
