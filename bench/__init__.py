@@ -1,0 +1,1 @@
+"""Benchmarks: the engine against a naive baseline, side by side (see ``bench/README.md``)."""
