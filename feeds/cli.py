@@ -1,7 +1,7 @@
 """The ``wexbook`` command line.
 
-Subcommands register themselves on the parser: ``demo`` lives here; other
-stages add theirs with a ``register(subparsers)`` function (for example
+Subcommands register themselves on the parser with a ``register(subparsers)``
+function: ``feeds.demo`` for ``wexbook demo`` (and, as they land, for example
 ``feeds.sim.cli`` for ``wexbook sim``).
 """
 
