@@ -1,0 +1,188 @@
+"""The websocket protocol of one WEX market connection, sans I/O.
+
+:class:`FeedProtocol` knows what to send and what a received text means, and
+nothing about sockets or clocks (time is passed in), so the asyncio adapter
+stays thin and the protocol is tested without a network:
+
+- ``subscribe``/``unsubscribe`` build the documented requests (spot lowercase
+  ``subscribe``, futures ``SUBSCRIBE``) with a fresh ``id``; the ack
+  ``{"id", "code", "msg"}`` is matched back to them (``code`` 0 is success).
+- ``receive(text)`` turns one received text into an :class:`Ack`,
+  :class:`Pong`, a :class:`~feeds.topics.Push`, or a :class:`BadFrame`
+  (malformed frame or unknown topic, counted, with its raw text); it never
+  raises for bad input.
+- Heartbeat: :meth:`ping_due` says when to send the text ``ping`` (every
+  third of the venue's window: the server closes a connection that sent no
+  ping for 60 s on spot, 30 s on futures); :meth:`is_dead` says when the
+  connection must be dropped (a ``ping`` unanswered for ``pong_timeout`` s,
+  or nothing at all heard for ``dead_after`` s).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from orderbook import MalformedEvent, Venue
+
+from .topics import Push, UnknownTopic, parse_push
+
+#: Seconds without a ping after which the server closes the connection (API document).
+SERVER_PING_WINDOW = {Venue.SPOT: 60.0, Venue.FUTURES: 30.0}
+SPOT_PUBLIC_URL = "wss://stream.wexex.io/public"
+FUTURES_MARKET_URL = "wss://fstream.wexex.io/ws/market"
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The server's answer to one (un)subscribe request."""
+
+    id: str
+    ok: bool
+    code: object
+    msg: str
+    method: str
+    params: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    """The server's ``pong``."""
+
+
+@dataclass(frozen=True, slots=True)
+class BadFrame:
+    """A received text that could not be used; ``kind`` is ``malformed`` or ``unknown_topic``."""
+
+    kind: str
+    error: str
+    raw: str
+
+
+Received = Ack | Pong | Push | BadFrame
+
+
+class FeedProtocol:
+    """Protocol state of one connection to ``venue``'s public market stream."""
+
+    def __init__(
+        self,
+        venue: Venue | str,
+        *,
+        ping_interval: float | None = None,
+        dead_after: float | None = None,
+        pong_timeout: float = 10.0,
+        now: float = 0.0,
+    ) -> None:
+        self.venue = Venue(venue)
+        window = SERVER_PING_WINDOW[self.venue]
+        self.ping_interval = ping_interval if ping_interval is not None else window / 3
+        self.dead_after = dead_after if dead_after is not None else window
+        self.pong_timeout = pong_timeout
+        self.subscriptions: set[str] = set()
+        self.counts: Counter[str] = Counter()
+        self._ids = itertools.count(1)
+        self._requests: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self.last_ping = now
+        #: When the oldest unanswered ping was sent (``None``: none is outstanding).
+        self.ping_outstanding_since: float | None = None
+        self.last_heard = now
+
+    # -- requests ----------------------------------------------------------------
+
+    def _request(self, method: str, params: list[str]) -> str:
+        if not params:
+            raise ValueError(f"{method} needs at least one topic")
+        request_id = str(next(self._ids))
+        if self.venue is Venue.FUTURES:
+            method = method.upper()
+        self._requests[request_id] = (method, tuple(params))
+        return orjson.dumps({"method": method, "params": params, "id": request_id}).decode()
+
+    def subscribe(self, params: list[str]) -> str:
+        """The text of a subscribe request for ``params`` (e.g. ``["depth_update@btc_usdt"]``)."""
+        self.subscriptions.update(params)
+        return self._request("subscribe", params)
+
+    def unsubscribe(self, params: list[str]) -> str:
+        """The text of an unsubscribe request for ``params``."""
+        self.subscriptions.difference_update(params)
+        return self._request("unsubscribe", params)
+
+    def resubscribe(self) -> list[str]:
+        """Requests that restore every subscription (after a reconnect), 50 topics each."""
+        self._requests.clear()
+        topics = sorted(self.subscriptions)
+        return [self._request("subscribe", topics[i : i + 50]) for i in range(0, len(topics), 50)]
+
+    @property
+    def pending_requests(self) -> int:
+        """Requests not acknowledged yet."""
+        return len(self._requests)
+
+    # -- heartbeat -------------------------------------------------------------
+
+    def ping_due(self, now: float) -> bool:
+        """True when a ``ping`` should be sent."""
+        return now - self.last_ping >= self.ping_interval
+
+    def ping(self, now: float) -> str:
+        """The ping text; records when it was sent."""
+        self.last_ping = now
+        if self.ping_outstanding_since is None:
+            self.ping_outstanding_since = now
+        self.counts["pings"] += 1
+        return "ping"
+
+    def is_dead(self, now: float) -> bool:
+        """True when the connection must be dropped.
+
+        Either nothing at all was heard for ``dead_after`` seconds, or the last
+        ``ping`` got no ``pong`` within ``pong_timeout`` seconds.
+        """
+        if now - self.last_heard > self.dead_after:
+            return True
+        since = self.ping_outstanding_since
+        return since is not None and now - since > self.pong_timeout
+
+    # -- received ----------------------------------------------------------------
+
+    def receive(self, text: str | bytes, now: float) -> Received:
+        """Interpret one received text; never raises for bad input."""
+        self.last_heard = now
+        if text == "pong" or text == b"pong":
+            self.ping_outstanding_since = None
+            self.counts["pongs"] += 1
+            return Pong()
+        try:
+            msg: Any = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            return self._bad("malformed", f"not JSON: {exc}", text)
+        if type(msg) is dict and "topic" not in msg and "code" in msg:
+            return self._ack(msg, text)
+        try:
+            push = parse_push(text, self.venue)
+        except UnknownTopic as exc:
+            return self._bad("unknown_topic", str(exc), text)
+        except MalformedEvent as exc:
+            return self._bad("malformed", str(exc), text)
+        self.counts["pushes"] += 1
+        return push
+
+    def _ack(self, msg: dict[str, Any], text: str | bytes) -> Received:
+        request_id = str(msg.get("id"))
+        method, params = self._requests.pop(request_id, ("", ()))
+        ok = msg.get("code") == 0
+        self.counts["acks_ok" if ok else "acks_failed"] += 1
+        if not ok and method.lower() == "subscribe":
+            self.subscriptions.difference_update(params)
+        return Ack(request_id, ok, msg.get("code"), str(msg.get("msg") or ""), method, params)
+
+    def _bad(self, kind: str, error: str, text: str | bytes) -> BadFrame:
+        self.counts[kind] += 1
+        raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+        return BadFrame(kind, error, raw[:512])
