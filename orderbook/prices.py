@@ -28,8 +28,6 @@ from .errors import InvalidLevel
 #: Significant digits a double always represents exactly (C's ``DBL_DIG``).
 FLOAT_DIGITS = 15
 
-_INF = float("inf")
-
 #: A price key or a stored quantity: a float, or a Decimal for long spellings.
 Number = float | Decimal
 

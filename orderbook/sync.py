@@ -7,12 +7,15 @@ reads :attr:`BookSync.snapshot_wanted` to learn when to fetch a snapshot.
 States::
 
     SYNCING --snapshot ok--> LIVE
-    LIVE --gap/overflow/crossed/bad event--> RESYNCING --snapshot ok--> LIVE
+    LIVE --gap/crossed/bad event--> RESYNCING --snapshot ok--> LIVE
                               |  ^
                     mark_stale|  |next event chains
                               v  |
                              STALE --event breaks the chain--> RESYNCING
     any state --close()--> CLOSED
+
+While not LIVE, events are buffered (at most ``max_buffer``; an overflow
+drops the oldest, is counted, and asks for a fresh snapshot).
 
 Only a LIVE book is served: reads of any other state raise a subclass of
 :class:`~orderbook.errors.BookNotLive`, unless the caller asks explicitly for a
