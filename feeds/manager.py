@@ -1,0 +1,404 @@
+"""The book manager: live, self-healing books for many symbols on both venues.
+
+For each ``(venue, symbol)`` added, :class:`BookManager` subscribes
+``depth_update`` on that venue's shared :class:`~feeds.connection.Connection`,
+buffers events in the symbol's :class:`~orderbook.BookSync` from the first
+one, fetches the REST snapshot through the host's
+:class:`~feeds.scheduler.SnapshotScheduler` (one budget per host, merged
+duplicates, 429s honoured), and lets the core's sequencing decide. On a gap
+only that symbol resyncs, buffering while its snapshot is in flight; the new
+book is swapped in at once; other symbols are untouched.
+
+- After a reconnect every book of that connection resyncs; the scheduler's
+  budget staggers their snapshot requests.
+- A LIVE book that gets no ``depth_update`` for ``stale_after`` seconds while
+  its connection is up is marked STALE and resynced (a stalled stream).
+- A refused subscription (unknown symbol...) closes that book, with the
+  server's message as the reason; a refused request for several topics is
+  retried topic by topic, so one bad symbol does not take the others down.
+
+Reads: :meth:`BookManager.view` (an immutable :class:`~orderbook.BookView`,
+raising :class:`~orderbook.BookNotLive` unless LIVE); :meth:`BookManager.events`
+is an async iterator of :class:`BookEvent` and of other topics' pushes.
+Every book is guarded by a lock, so :class:`~feeds.threaded.ThreadedBookManager`
+can serve views to other threads while updates apply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from orderbook import (
+    BookSync,
+    BookView,
+    ChainRule,
+    Decision,
+    DepthSnapshot,
+    DepthUpdate,
+    SyncState,
+    Venue,
+    sequencer_for,
+)
+
+from .connection import Connection
+from .protocol import FUTURES_MARKET_URL, SPOT_PUBLIC_URL, Ack, BadFrame, Pong, Received
+from .rest import FUTURES_URL, SPOT_URL, MarketClient
+from .scheduler import SnapshotScheduler
+from .topics import Push, topic_spec
+
+log = logging.getLogger("wexbook.manager")
+
+
+@dataclass(frozen=True, slots=True)
+class BookEvent:
+    """Something happened to one book: a decision of its sync, with its state after it."""
+
+    venue: Venue
+    symbol: str
+    decision: Decision
+    state: SyncState
+    update_id: int | None
+
+
+@dataclass(slots=True)
+class ManagedBook:
+    """A book under management: its sync, its lock, and what the manager knows of it."""
+
+    venue: Venue
+    symbol: str
+    sync: BookSync
+    subscription: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    fetching: bool = False
+    last_depth: float | None = None  #: loop time of the last depth_update received
+    live_since: float | None = None
+    first_live: float | None = None  #: loop time the book first went LIVE
+    added: float = 0.0
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+class BookManager:
+    """Keeps exact books for many symbols on both venues (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        spot_ws_url: str = SPOT_PUBLIC_URL,
+        futures_ws_url: str = FUTURES_MARKET_URL,
+        spot_rest_url: str = SPOT_URL,
+        futures_rest_url: str = FUTURES_URL,
+        market: MarketClient | None = None,
+        chain_rule: ChainRule | str = ChainRule.PU,
+        futures_interval: str = "100ms",
+        snapshot_rate: float = 10.0,
+        max_concurrent_snapshots: int = 4,
+        stale_after: float = 5.0,
+        max_buffer: int = 10_000,
+        connection_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.urls = {Venue.SPOT: spot_ws_url, Venue.FUTURES: futures_ws_url}
+        self.market = market or MarketClient(spot_rest_url, futures_rest_url)
+        self._own_market = market is None
+        self.chain_rule = ChainRule(chain_rule)
+        self.futures_interval = futures_interval
+        self.snapshot_rate = snapshot_rate
+        self.max_concurrent_snapshots = max_concurrent_snapshots
+        self.stale_after = stale_after
+        self.max_buffer = max_buffer
+        self.connection_options = connection_options or {}
+        self.books: dict[tuple[Venue, str], ManagedBook] = {}
+        self.connections: dict[Venue, Connection] = {}
+        self.schedulers: dict[Venue, SnapshotScheduler] = {}
+        self.counts: Counter[str] = Counter()
+        self._queues: list[asyncio.Queue[BookEvent | Push]] = []
+        self._callbacks: list[Callable[[BookEvent | Push], None]] = []
+        self._watchdog: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def __aenter__(self) -> BookManager:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Start the staleness watchdog (connections start with their first symbol)."""
+        self._loop = asyncio.get_running_loop()
+        if self._watchdog is None:
+            self._watchdog = asyncio.create_task(self._watch(), name="wexbook watchdog")
+
+    async def close(self) -> None:
+        """Close every connection, pending snapshot and book."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+        for conn in self.connections.values():
+            await conn.close()
+        for sched in self.schedulers.values():
+            await sched.aclose()
+        for book in self.books.values():
+            with book.lock:
+                book.sync.close("manager closed")
+        if self._own_market:
+            await self.market.aclose()
+
+    # -- books -------------------------------------------------------------------
+
+    def _connection(self, venue: Venue) -> Connection:
+        conn = self.connections.get(venue)
+        if conn is None:
+            conn = Connection(
+                venue,
+                self.urls[venue],
+                lambda received, v=venue: self._on_message(v, received),
+                on_state=lambda state, v=venue: self._on_state(v, state),
+                **self.connection_options,
+            )
+            self.connections[venue] = conn
+            market = self.market
+            self.schedulers[venue] = SnapshotScheduler(
+                lambda key: market.depth_snapshot(*key),
+                rate=self.snapshot_rate,
+                max_concurrent=self.max_concurrent_snapshots,
+            )
+            conn.start()
+        return conn
+
+    async def add(self, venue: Venue | str, symbol: str) -> ManagedBook:
+        """Start keeping the book of ``symbol`` on ``venue`` (subscribes ``depth_update``)."""
+        venue = Venue(venue)
+        book = self.books.get((venue, symbol))
+        if book is None:
+            book = await self._prepare(venue, symbol)
+            await self._connection(venue).subscribe([book.subscription])
+        return book
+
+    async def add_many(self, venue: Venue | str, symbols: list[str]) -> None:
+        """Add several symbols with one subscribe request per 50 symbols."""
+        venue = Venue(venue)
+        new = []
+        for symbol in symbols:
+            if (venue, symbol) in self.books:
+                continue
+            book = await self._prepare(venue, symbol)
+            new.append(book.subscription)
+        conn = self._connection(venue)
+        for i in range(0, len(new), 50):
+            await conn.subscribe(new[i : i + 50])
+
+    async def _prepare(self, venue: Venue, symbol: str) -> ManagedBook:
+        if self._loop is None:
+            await self.start()
+        args = (self.futures_interval,) if venue is Venue.FUTURES else ()
+        subscription = topic_spec(venue, "depth_update").subscription(symbol, *args)
+        sync = BookSync(
+            symbol,
+            sequencer_for(venue, self.chain_rule),
+            max_buffer=self.max_buffer,
+            observer=self._observe,
+        )
+        book = ManagedBook(venue, symbol, sync, subscription, added=self._now())
+        self.books[venue, symbol] = book
+        return book
+
+    def book(self, venue: Venue | str, symbol: str) -> ManagedBook:
+        """The managed book of ``symbol`` on ``venue`` (KeyError if not added)."""
+        return self.books[Venue(venue), symbol]
+
+    def view(
+        self, venue: Venue | str, symbol: str, levels: int | None = 20, *, allow_stale: bool = False
+    ) -> BookView:
+        """An immutable view of the book; raises ``BookNotLive`` unless LIVE or ``allow_stale``."""
+        book = self.book(venue, symbol)
+        with book.lock:
+            return book.sync.view(levels, allow_stale=allow_stale)
+
+    # -- events ------------------------------------------------------------------
+
+    async def events(self, maxsize: int = 10_000) -> AsyncIterator[BookEvent | Push]:
+        """Every book event and every other push, as they happen.
+
+        Each iterator has its own bounded queue; when a slow reader lets it
+        fill up, the oldest item is dropped and counted (``events_dropped``).
+        """
+        queue: asyncio.Queue[BookEvent | Push] = asyncio.Queue(maxsize)
+        self._queues.append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._queues.remove(queue)
+
+    def on_event(self, callback: Callable[[BookEvent | Push], None]) -> None:
+        """Call ``callback(item)`` for every book event and push (in the event loop)."""
+        self._callbacks.append(callback)
+
+    def _emit(self, item: BookEvent | Push) -> None:
+        for queue in self._queues:
+            if queue.full():
+                queue.get_nowait()
+                self.counts["events_dropped"] += 1
+            queue.put_nowait(item)
+        for callback in self._callbacks:
+            try:
+                callback(item)
+            except Exception:
+                self.counts["callback_errors"] += 1
+                log.exception("event callback failed")
+
+    def _observe(self, decision: Decision, sync: BookSync, payload: object) -> None:
+        if decision is Decision.GAP or decision is Decision.OVERFLOW:
+            log.info("%s %s: %s (%s)", sync.venue.value, sync.symbol, decision.value, sync.reason)
+        if self._queues or self._callbacks:
+            self._emit(BookEvent(sync.venue, sync.symbol, decision, sync.state, sync.update_id))
+
+    # -- incoming ------------------------------------------------------------------
+
+    def _now(self) -> float:
+        loop = self._loop or asyncio.get_running_loop()
+        return loop.time()
+
+    def _on_message(self, venue: Venue, received: Received) -> None:
+        if isinstance(received, Push):
+            data = received.data
+            if isinstance(data, DepthUpdate):
+                self._on_depth(venue, data)
+            else:
+                self.counts[f"{venue.value}.{received.topic}"] += 1
+                if self._queues or self._callbacks:
+                    self._emit(received)
+        elif isinstance(received, BadFrame):
+            self.counts[f"{venue.value}.{received.kind}"] += 1
+        elif isinstance(received, Ack):
+            if not received.ok:
+                self._on_refused(venue, received)
+        elif isinstance(received, Pong):
+            pass
+
+    def _on_depth(self, venue: Venue, event: DepthUpdate) -> None:
+        book = self.books.get((venue, event.symbol))
+        if book is None:
+            self.counts["depth_for_unknown_symbol"] += 1
+            return
+        book.last_depth = self._now()
+        with book.lock:
+            book.sync.on_update(event)
+        if book.sync.snapshot_wanted and not book.fetching:
+            self._fetch_snapshot(book)
+
+    def _on_refused(self, venue: Venue, ack: Ack) -> None:
+        self.counts[f"{venue.value}.subscribe_refused"] += 1
+        log.warning(
+            "%s subscription refused: %s %s (%s)", venue.value, ack.params, ack.code, ack.msg
+        )
+        if len(ack.params) > 1:
+            # One bad topic refuses the whole request: retry each alone to find it.
+            conn = self.connections[venue]
+            for param in ack.params:
+                task = asyncio.get_running_loop().create_task(conn.subscribe([param]))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            return
+        for book in self.books.values():
+            if book.venue is venue and book.subscription in ack.params:
+                with book.lock:
+                    book.sync.close(f"subscription refused: code {ack.code} {ack.msg}".strip())
+
+    def _on_state(self, venue: Venue, state: str) -> None:
+        conn = self.connections[venue]
+        self.counts[f"{venue.value}.{state}"] += 1
+        if state == "connected" and conn.connects > 1:
+            # Everything on this connection may have missed events: resync all of it.
+            for book in self.books.values():
+                if book.venue is venue and book.sync.state is not SyncState.CLOSED:
+                    with book.lock:
+                        book.sync.request_resync("reconnected")
+                    book.counts["reconnect_resyncs"] += 1
+
+    # -- snapshots -----------------------------------------------------------------
+
+    def _fetch_snapshot(self, book: ManagedBook) -> None:
+        book.fetching = True
+        book.counts["snapshot_requests"] += 1
+        future = self.schedulers[book.venue].request((book.venue, book.symbol))
+        future.add_done_callback(lambda f, b=book: self._on_snapshot(b, f))
+
+    def _on_snapshot(self, book: ManagedBook, future: asyncio.Future[DepthSnapshot]) -> None:
+        book.fetching = False
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            book.counts["snapshot_failures"] += 1
+            log.warning("%s %s snapshot failed: %s", book.venue.value, book.symbol, exc)
+            # Try again later; the scheduler already retried with backoff.
+            loop = self._loop or asyncio.get_running_loop()
+            loop.call_later(1.0, self._retry_snapshot, book)
+            return
+        with book.lock:
+            decision = book.sync.on_snapshot(future.result())
+        book.counts[f"snapshot_{decision.value}"] += 1
+        if decision is Decision.SNAPSHOT_ACCEPTED:
+            now = self._now()
+            book.live_since = now
+            if book.first_live is None:
+                book.first_live = now
+        if book.sync.snapshot_wanted and not book.fetching:
+            self._fetch_snapshot(book)
+
+    def _retry_snapshot(self, book: ManagedBook) -> None:
+        if book.sync.snapshot_wanted and not book.fetching:
+            self._fetch_snapshot(book)
+
+    # -- staleness -----------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.stale_after / 4))
+            now = self._now()
+            for book in list(self.books.values()):
+                conn = self.connections.get(book.venue)
+                if conn is None or not conn.connected.is_set():
+                    continue
+                sync = book.sync
+                # Quiet since the last event or the last accepted snapshot, whichever is later.
+                last = max(book.last_depth or book.added, book.live_since or book.added)
+                if sync.state is SyncState.LIVE and now - last > self.stale_after:
+                    book.counts["stalls"] += 1
+                    with book.lock:
+                        sync.mark_stale(f"no depth_update for {now - last:.1f} s")
+                        sync.request_resync(f"stalled: no depth_update for {now - last:.1f} s")
+                    if not book.fetching:
+                        self._fetch_snapshot(book)
+
+    # -- reporting -----------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of the manager, its connections, schedulers and books."""
+        return {
+            "manager": dict(self.counts),
+            "connections": {v.value: c.stats() for v, c in self.connections.items()},
+            "snapshots": {v.value: dict(s.stats) for v, s in self.schedulers.items()},
+            "books": {
+                f"{b.venue.value}:{b.symbol}": {
+                    "state": b.sync.state.value,
+                    "update_id": b.sync.update_id,
+                    "generation": b.sync.generation,
+                    **{d.value: n for d, n in b.sync.counts.items() if n},
+                    **b.counts,
+                }
+                for b in self.books.values()
+            },
+        }

@@ -1,0 +1,112 @@
+"""A minimal exchange peer for the adapter tests: a real websocket server on loopback
+driven by :class:`feeds.sim.flow.OrderFlow`, plus an httpx transport that serves depth
+snapshots from the same flows. (The full simulator lives in ``feeds.sim``; this peer
+keeps the adapter tests independent of it and fully deterministic.)"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import orjson
+from websockets.asyncio.server import ServerConnection, serve
+
+from feeds.sim.flow import FlowConfig, OrderFlow
+from orderbook import Venue
+
+
+class MiniExchange:
+    """Spot or futures market stream for a few symbols; frames are pushed by :meth:`step`."""
+
+    def __init__(self, venue: Venue | str, symbols: list[str], seed: int = 0) -> None:
+        self.venue = Venue(venue)
+        self.flows = {
+            s: OrderFlow(seed + n, FlowConfig(symbol=s, levels=60, min_levels=20))
+            for n, s in enumerate(symbols)
+        }
+        self.prev_u = {s: f.last_id for s, f in self.flows.items()}
+        self.clients: dict[ServerConnection, set[str]] = {}
+        self.drop_next: set[str] = set()
+        self.refuse: set[str] = set()
+        self.snapshot_requests = 0
+        self.pings = 0
+        self._server: Any = None
+        self.url = ""
+
+    async def __aenter__(self) -> MiniExchange:
+        self._server = await serve(self._handler, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.url = f"ws://127.0.0.1:{port}/"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        topics: set[str] = set()
+        self.clients[ws] = topics
+        try:
+            async for text in ws:
+                if text == "ping":
+                    self.pings += 1
+                    await ws.send("pong")
+                    continue
+                msg = orjson.loads(text)
+                params = msg["params"]
+                symbols = {p.split("@", 1)[1].split(",")[0] for p in params}
+                if symbols & self.refuse or not symbols <= set(self.flows):
+                    await ws.send(orjson.dumps({"id": msg["id"], "code": 400, "msg": "bad symbol"}))
+                    continue
+                if msg["method"].lower() == "subscribe":
+                    topics.update(symbols)
+                else:
+                    topics.difference_update(symbols)
+                await ws.send(orjson.dumps({"id": msg["id"], "code": 0, "msg": "success"}))
+        finally:
+            del self.clients[ws]
+
+    async def step(self, n: int = 1) -> None:
+        """Advance every symbol ``n`` events and push them to subscribers."""
+        for _ in range(n):
+            for symbol, flow in self.flows.items():
+                first, last, bids, asks = flow.step()
+                if self.venue is Venue.SPOT:
+                    frame = flow.spot_frame(first, last, bids, asks)
+                else:
+                    frame = flow.futures_frame(self.prev_u[symbol], first, last, bids, asks)
+                self.prev_u[symbol] = last
+                if symbol in self.drop_next:
+                    self.drop_next.discard(symbol)
+                    continue
+                for ws, topics in list(self.clients.items()):
+                    if symbol in topics:
+                        await ws.send(frame.decode())
+            await asyncio.sleep(0)
+
+    def transport(self) -> httpx.MockTransport:
+        """Serves ``/v4/public/depth`` or the futures depth endpoints from the flows."""
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            self.snapshot_requests += 1
+            flow = self.flows[request.url.params["symbol"]]
+            if self.venue is Venue.SPOT:
+                body = {
+                    "rc": 0,
+                    "mc": "SUCCESS",
+                    "ma": [],
+                    "result": flow.spot_snapshot_result(500),
+                }
+            else:
+                body = {
+                    "returnCode": 0, "msgInfo": "success", "error": None,
+                    "result": flow.futures_snapshot_result(500),
+                }  # fmt: skip
+            return httpx.Response(200, content=orjson.dumps(body))
+
+        return httpx.MockTransport(handler)
+
+    def truth(self, symbol: str) -> tuple[list, list]:
+        """Exact top-100 levels of ``symbol`` now."""
+        return self.flows[symbol].exact_levels(100)

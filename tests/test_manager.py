@@ -1,0 +1,140 @@
+"""BookManager over a real websocket on loopback: sync, gaps heal, reconnects, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from mini_exchange import MiniExchange
+
+from feeds.manager import BookEvent, BookManager
+from feeds.rest import MarketClient
+from orderbook import BookNotLive, Decision, SyncState
+
+
+async def wait_for(predicate, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.005)
+
+
+def manager_for(ex: MiniExchange, **kw) -> BookManager:
+    market = MarketClient("http://spot", "http://fut", transport=ex.transport())
+    urls = {"spot_ws_url": ex.url, "futures_ws_url": ex.url}
+    return BookManager(market=market, snapshot_rate=1000, **urls, **kw)
+
+
+def matches_truth(manager: BookManager, ex: MiniExchange, venue: str, symbol: str) -> bool:
+    view = manager.view(venue, symbol, 100)
+    flow = ex.flows[symbol]
+    if view.update_id != flow.last_id:
+        return False
+    bids, asks = ex.truth(symbol)
+    return list(view.bids) == bids and list(view.asks) == asks
+
+
+@pytest.mark.parametrize("venue", ["spot", "futures"])
+async def test_books_go_live_and_equal_ground_truth(venue: str) -> None:
+    async with MiniExchange(venue, ["btc_usdt", "eth_usdt"]) as ex:
+        async with manager_for(ex) as manager:
+            for symbol in ex.flows:
+                await manager.add(venue, symbol)
+            with pytest.raises(BookNotLive):
+                manager.view(venue, "btc_usdt")
+            await wait_for(
+                lambda: (
+                    len(ex.clients) == 1
+                    and ex.clients
+                    and all(len(t) == 2 for t in ex.clients.values())
+                )
+            )
+            for _ in range(40):
+                await ex.step()
+                await asyncio.sleep(0.002)
+            await wait_for(lambda: all(b.sync.is_live for b in manager.books.values()))
+            await ex.step(5)
+            await wait_for(lambda: matches_truth(manager, ex, venue, "btc_usdt"))
+            assert matches_truth(manager, ex, venue, "eth_usdt")
+            view = manager.view(venue, "btc_usdt")
+            assert view.state == "live" and view.generation == 1
+
+
+async def test_a_gap_heals_only_that_symbol() -> None:
+    async with MiniExchange("spot", ["btc_usdt", "eth_usdt"]) as ex:
+        async with manager_for(ex) as manager:
+            events: list[BookEvent] = []
+            manager.on_event(lambda e: events.append(e) if isinstance(e, BookEvent) else None)
+            for symbol in ex.flows:
+                await manager.add("spot", symbol)
+            await wait_for(lambda: sum(len(t) for t in ex.clients.values()) == 2)
+            await ex.step(3)
+            await wait_for(lambda: all(b.sync.is_live for b in manager.books.values()))
+            eth_generation = manager.book("spot", "eth_usdt").sync.generation
+            ex.drop_next.add("btc_usdt")
+            await ex.step(3)
+            await wait_for(lambda: manager.book("spot", "btc_usdt").sync.generation == 2)
+            await ex.step(2)
+            await wait_for(lambda: matches_truth(manager, ex, "spot", "btc_usdt"))
+            assert manager.book("spot", "eth_usdt").sync.generation == eth_generation
+            assert any(e.decision is Decision.GAP and e.symbol == "btc_usdt" for e in events)
+            assert not any(e.decision is Decision.GAP and e.symbol == "eth_usdt" for e in events)
+
+
+async def test_reconnect_resyncs_every_book() -> None:
+    async with MiniExchange("futures", ["btc_usdt", "eth_usdt"]) as ex:
+        opts = {"backoff_base": 0.01}
+        async with manager_for(ex, connection_options=opts) as manager:
+            await manager.add_many("futures", list(ex.flows))
+            await wait_for(lambda: sum(len(t) for t in ex.clients.values()) == 2)
+            await ex.step(3)
+            await wait_for(lambda: all(b.sync.is_live for b in manager.books.values()))
+            await manager.connections["futures"].drop()
+            await wait_for(lambda: manager.connections["futures"].connects == 2)
+            await wait_for(lambda: sum(len(t) for t in ex.clients.values()) == 2)
+            assert all(b.sync.state is SyncState.RESYNCING for b in manager.books.values())
+            await ex.step(3)
+            await wait_for(lambda: all(b.sync.generation == 2 for b in manager.books.values()))
+            await ex.step(1)
+            for symbol in ex.flows:
+                await wait_for(lambda s=symbol: matches_truth(manager, ex, "futures", s))
+
+
+async def test_refused_subscription_closes_that_book_only() -> None:
+    async with MiniExchange("spot", ["btc_usdt", "eth_usdt"]) as ex:
+        ex.refuse.add("eth_usdt")
+        async with manager_for(ex) as manager:
+            await manager.add("spot", "btc_usdt")
+            await manager.add("spot", "eth_usdt")
+            await wait_for(lambda: manager.book("spot", "eth_usdt").sync.state is SyncState.CLOSED)
+            assert "refused" in manager.book("spot", "eth_usdt").sync.reason
+            await ex.step(3)
+            await wait_for(lambda: manager.book("spot", "btc_usdt").sync.is_live)
+
+
+async def test_stalled_stream_is_marked_and_resynced() -> None:
+    async with MiniExchange("spot", ["btc_usdt"]) as ex:
+        async with manager_for(ex, stale_after=0.2) as manager:
+            await manager.add("spot", "btc_usdt")
+            await wait_for(lambda: sum(len(t) for t in ex.clients.values()) == 1)
+            await ex.step(3)
+            book = manager.book("spot", "btc_usdt")
+            await wait_for(lambda: book.sync.is_live)
+            await wait_for(lambda: book.counts["stalls"] == 1, timeout=3)
+            assert book.sync.counts[Decision.MARKED_STALE] == 1
+            assert book.sync.counts[Decision.RESYNC_REQUESTED] == 1
+            # The fresh snapshot is the exchange's book: it may serve again at once.
+            await wait_for(lambda: book.sync.is_live and book.sync.generation == 2)
+            await ex.step(3)
+            await wait_for(lambda: matches_truth(manager, ex, "spot", "btc_usdt"))
+
+
+async def test_heartbeat_pings_are_sent() -> None:
+    async with MiniExchange("futures", ["btc_usdt"]) as ex:
+        opts = {"ping_interval": 0.05}
+        async with manager_for(ex, connection_options=opts) as manager:
+            await manager.add("futures", "btc_usdt")
+            await wait_for(lambda: ex.pings >= 3)
+            assert manager.connections["futures"].protocol.counts["pongs"] >= 2
