@@ -6,6 +6,7 @@ keeps the adapter tests independent of it and fully deterministic.)"""
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import httpx
@@ -30,6 +31,8 @@ class MiniExchange:
         self.drop_next: set[str] = set()
         self.refuse: set[str] = set()
         self.snapshot_requests = 0
+        #: Held while a flow changes or a snapshot is taken (from any thread).
+        self.lock = threading.Lock()
         self.pings = 0
         self._server: Any = None
         self.url = ""
@@ -71,7 +74,8 @@ class MiniExchange:
         """Advance every symbol ``n`` events and push them to subscribers."""
         for _ in range(n):
             for symbol, flow in self.flows.items():
-                first, last, bids, asks = flow.step()
+                with self.lock:
+                    first, last, bids, asks = flow.step()
                 if self.venue is Venue.SPOT:
                     frame = flow.spot_frame(first, last, bids, asks)
                 else:
@@ -91,18 +95,15 @@ class MiniExchange:
         def handler(request: httpx.Request) -> httpx.Response:
             self.snapshot_requests += 1
             flow = self.flows[request.url.params["symbol"]]
+            with self.lock:
+                if self.venue is Venue.SPOT:
+                    result = flow.spot_snapshot_result(500)
+                else:
+                    result = flow.futures_snapshot_result(500)
             if self.venue is Venue.SPOT:
-                body = {
-                    "rc": 0,
-                    "mc": "SUCCESS",
-                    "ma": [],
-                    "result": flow.spot_snapshot_result(500),
-                }
+                body = {"rc": 0, "mc": "SUCCESS", "ma": [], "result": result}
             else:
-                body = {
-                    "returnCode": 0, "msgInfo": "success", "error": None,
-                    "result": flow.futures_snapshot_result(500),
-                }  # fmt: skip
+                body = {"returnCode": 0, "msgInfo": "success", "error": None, "result": result}
             return httpx.Response(200, content=orjson.dumps(body))
 
         return httpx.MockTransport(handler)

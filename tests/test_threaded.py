@@ -1,0 +1,79 @@
+"""The thread-backed synchronous handle, read from a plain (non-async) test thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+from mini_exchange import MiniExchange
+
+from feeds.rest import MarketClient
+from feeds.threaded import ThreadedBookManager
+from orderbook import BookNotLive
+
+
+class ExchangeThread:
+    """A MiniExchange on its own event loop thread, stepped from the test."""
+
+    def __init__(self, venue: str, symbols: list[str]) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.ex = MiniExchange(venue, symbols)
+        self.run(self.ex.__aenter__())
+
+    def run(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    def close(self) -> None:
+        self.run(self.ex.__aexit__(None, None, None))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+def wait(predicate, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "condition not reached in time"
+        time.sleep(0.005)
+
+
+def test_sync_handle_reads_consistent_views_while_updates_apply() -> None:
+    xt = ExchangeThread("spot", ["btc_usdt"])
+    ex = xt.ex
+    try:
+        market = MarketClient("http://spot", "http://fut", transport=ex.transport())
+        with ThreadedBookManager(
+            spot_ws_url=ex.url, futures_ws_url=ex.url, market=market, snapshot_rate=1000
+        ) as manager:
+            book = manager.add("spot", "btc_usdt")
+            with pytest.raises(BookNotLive):
+                book.view()
+            wait(lambda: sum(len(t) for t in ex.clients.values()) == 1)
+            xt.run(ex.step(3))
+            assert book.wait_live(timeout=10)
+            # Read views from this thread while the exchange pushes and the manager applies.
+            stepping = threading.Thread(target=lambda: xt.run(ex.step(300)))
+            stepping.start()
+            seen = 0
+            while stepping.is_alive():
+                view = book.view(50, allow_stale=True)
+                bids = [level.price for level in view.bids]
+                asks = [level.price for level in view.asks]
+                assert bids == sorted(bids, reverse=True) and asks == sorted(asks)
+                assert not bids or not asks or bids[0] < asks[0]
+                seen += 1
+            stepping.join()
+            assert seen > 0
+            flow = ex.flows["btc_usdt"]
+            wait(lambda: book.view(allow_stale=True).update_id == flow.last_id)
+            view = book.view(100)
+            bids, asks = ex.truth("btc_usdt")
+            assert list(view.bids) == bids and list(view.asks) == asks
+            stats = manager.stats()
+            assert stats["books"]["spot:btc_usdt"]["state"] == "live"
+            assert repr(book).startswith("BookHandle(spot btc_usdt")
+    finally:
+        xt.close()
