@@ -3,7 +3,8 @@
 For each ``(venue, symbol)`` added, :class:`BookManager` subscribes
 ``depth_update`` on that venue's shared :class:`~feeds.connection.Connection`,
 buffers events in the symbol's :class:`~orderbook.BookSync` from the first
-one, fetches the REST snapshot through the host's
+one, fetches the REST snapshot once the subscription is acknowledged (and
+whenever the sync asks again) through the host's
 :class:`~feeds.scheduler.SnapshotScheduler` (one budget per host, merged
 duplicates, 429s honoured), and lets the core's sequencing decide. On a gap
 only that symbol resyncs, buffering while its snapshot is in flight; the new
@@ -282,7 +283,9 @@ class BookManager:
         elif isinstance(received, BadFrame):
             self.counts[f"{venue.value}.{received.kind}"] += 1
         elif isinstance(received, Ack):
-            if not received.ok:
+            if received.ok:
+                self._on_subscribed(venue, received)
+            else:
                 self._on_refused(venue, received)
         elif isinstance(received, Pong):
             pass
@@ -297,6 +300,15 @@ class BookManager:
             book.sync.on_update(event)
         if book.sync.snapshot_wanted and not book.fetching:
             self._fetch_snapshot(book)
+
+    def _on_subscribed(self, venue: Venue, ack: Ack) -> None:
+        # The stream is flowing (or about to): fetch the snapshots now, even for a
+        # quiet symbol whose first event may be long in coming.
+        by_subscription = {b.subscription: b for b in self.books.values() if b.venue is venue}
+        for param in ack.params:
+            book = by_subscription.get(param)
+            if book is not None and book.sync.snapshot_wanted and not book.fetching:
+                self._fetch_snapshot(book)
 
     def _on_refused(self, venue: Venue, ack: Ack) -> None:
         self.counts[f"{venue.value}.subscribe_refused"] += 1

@@ -6,12 +6,15 @@ keeps the adapter tests independent of it and fully deterministic.)"""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+import time
 from typing import Any
 
 import httpx
 import orjson
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 from feeds.sim.flow import FlowConfig, OrderFlow
 from orderbook import Venue
@@ -20,7 +23,13 @@ from orderbook import Venue
 class MiniExchange:
     """Spot or futures market stream for a few symbols; frames are pushed by :meth:`step`."""
 
-    def __init__(self, venue: Venue | str, symbols: list[str], seed: int = 0) -> None:
+    def __init__(
+        self,
+        venue: Venue | str,
+        symbols: list[str],
+        seed: int = 0,
+        snapshot_limit: int | None = None,
+    ) -> None:
         self.venue = Venue(venue)
         self.flows = {
             s: OrderFlow(seed + n, FlowConfig(symbol=s, levels=60, min_levels=20))
@@ -31,6 +40,10 @@ class MiniExchange:
         self.drop_next: set[str] = set()
         self.refuse: set[str] = set()
         self.snapshot_requests = 0
+        #: Snapshot requests allowed in any 1 s window (None: unlimited); beyond it, 429.
+        self.snapshot_limit = snapshot_limit
+        self.snapshot_times: list[float] = []
+        self.refused_429 = 0
         #: Held while a flow changes or a snapshot is taken (from any thread).
         self.lock = threading.Lock()
         self.pings = 0
@@ -86,7 +99,8 @@ class MiniExchange:
                     continue
                 for ws, topics in list(self.clients.items()):
                     if symbol in topics:
-                        await ws.send(frame.decode())
+                        with contextlib.suppress(ConnectionClosed):
+                            await ws.send(frame.decode())
             await asyncio.sleep(0)
 
     def transport(self) -> httpx.MockTransport:
@@ -94,6 +108,13 @@ class MiniExchange:
 
         def handler(request: httpx.Request) -> httpx.Response:
             self.snapshot_requests += 1
+            now = time.monotonic()
+            if self.snapshot_limit is not None:
+                recent = [t for t in self.snapshot_times if now - t < 1.0]
+                if len(recent) >= self.snapshot_limit:
+                    self.refused_429 += 1
+                    return httpx.Response(429, headers={"Retry-After": "1"})
+            self.snapshot_times.append(now)
             flow = self.flows[request.url.params["symbol"]]
             with self.lock:
                 if self.venue is Venue.SPOT:

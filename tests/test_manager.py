@@ -94,9 +94,11 @@ async def test_reconnect_resyncs_every_book() -> None:
             await manager.connections["futures"].drop()
             await wait_for(lambda: manager.connections["futures"].connects == 2)
             await wait_for(lambda: sum(len(t) for t in ex.clients.values()) == 2)
-            assert all(b.sync.state is SyncState.RESYNCING for b in manager.books.values())
-            await ex.step(3)
             await wait_for(lambda: all(b.sync.generation == 2 for b in manager.books.values()))
+            for b in manager.books.values():
+                assert b.sync.counts[Decision.RESYNC_REQUESTED] == 1
+                assert b.counts["reconnect_resyncs"] == 1
+            await ex.step(3)
             await ex.step(1)
             for symbol in ex.flows:
                 await wait_for(lambda s=symbol: matches_truth(manager, ex, "futures", s))
@@ -138,3 +140,28 @@ async def test_heartbeat_pings_are_sent() -> None:
             await manager.add("futures", "btc_usdt")
             await wait_for(lambda: ex.pings >= 3)
             assert manager.connections["futures"].protocol.counts["pongs"] >= 2
+
+
+async def test_200_symbols_and_a_reconnect_stay_inside_the_snapshot_budget() -> None:
+    symbols = [f"s{n:03d}_usdt" for n in range(200)]
+    async with MiniExchange("spot", symbols, snapshot_limit=100) as ex:
+        market = MarketClient("http://spot", "http://fut", transport=ex.transport())
+        manager = BookManager(
+            spot_ws_url=ex.url,
+            market=market,
+            snapshot_rate=100,  # the documented 10/s, scaled up with the exchange's limit
+            max_concurrent_snapshots=8,
+            connection_options={"backoff_base": 0.01},
+        )
+        async with manager:
+            await manager.add_many("spot", symbols)
+            await wait_for(lambda: sum(len(t) for t in ex.clients.values()) == 200)
+            await ex.step(2)
+            await wait_for(lambda: all(b.sync.is_live for b in manager.books.values()), 15)
+            await manager.connections["spot"].drop()
+            await wait_for(lambda: sum(len(t) for t in ex.clients.values()) == 200)
+            await ex.step(2)
+            await wait_for(lambda: all(b.sync.generation == 2 for b in manager.books.values()), 15)
+            assert ex.refused_429 == 0
+            assert ex.snapshot_requests >= 400
+            assert manager.schedulers["spot"].stats["rate_limited"] == 0
