@@ -20,9 +20,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    from . import demo
+    from . import demo, watch
 
     demo.register(sub)
+    watch.register(sub)
     return parser
 
 

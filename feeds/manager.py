@@ -82,6 +82,7 @@ class ManagedBook:
     live_since: float | None = None
     first_live: float | None = None  #: loop time the book first went LIVE
     added: float = 0.0
+    depth_events: int = 0  #: depth_update events received for this book
     counts: Counter[str] = field(default_factory=Counter)
 
 
@@ -296,6 +297,7 @@ class BookManager:
             self.counts["depth_for_unknown_symbol"] += 1
             return
         book.last_depth = self._now()
+        book.depth_events += 1
         with book.lock:
             book.sync.on_update(event)
         if book.sync.snapshot_wanted and not book.fetching:

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import orjson
+from aiohttp import web
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -48,6 +49,7 @@ class MiniExchange:
         self.lock = threading.Lock()
         self.pings = 0
         self._server: Any = None
+        self._http: web.AppRunner | None = None
         self.url = ""
 
     async def __aenter__(self) -> MiniExchange:
@@ -59,6 +61,8 @@ class MiniExchange:
     async def __aexit__(self, *exc: object) -> None:
         self._server.close()
         await self._server.wait_closed()
+        if self._http is not None:
+            await self._http.cleanup()
 
     async def _handler(self, ws: ServerConnection) -> None:
         topics: set[str] = set()
@@ -103,31 +107,53 @@ class MiniExchange:
                             await ws.send(frame.decode())
             await asyncio.sleep(0)
 
+    def snapshot_response(self, symbol: str) -> tuple[int, bytes, dict[str, str]]:
+        """Status, body and headers of a depth snapshot request for ``symbol``."""
+        self.snapshot_requests += 1
+        now = time.monotonic()
+        if self.snapshot_limit is not None:
+            recent = [t for t in self.snapshot_times if now - t < 1.0]
+            if len(recent) >= self.snapshot_limit:
+                self.refused_429 += 1
+                return 429, b"", {"Retry-After": "1"}
+        self.snapshot_times.append(now)
+        flow = self.flows[symbol]
+        with self.lock:
+            if self.venue is Venue.SPOT:
+                result = flow.spot_snapshot_result(500)
+            else:
+                result = flow.futures_snapshot_result(500)
+        if self.venue is Venue.SPOT:
+            body = {"rc": 0, "mc": "SUCCESS", "ma": [], "result": result}
+        else:
+            body = {"returnCode": 0, "msgInfo": "success", "error": None, "result": result}
+        return 200, orjson.dumps(body), {"Content-Type": "application/json"}
+
     def transport(self) -> httpx.MockTransport:
-        """Serves ``/v4/public/depth`` or the futures depth endpoints from the flows."""
+        """Serves the depth endpoints from the flows, in process."""
 
         def handler(request: httpx.Request) -> httpx.Response:
-            self.snapshot_requests += 1
-            now = time.monotonic()
-            if self.snapshot_limit is not None:
-                recent = [t for t in self.snapshot_times if now - t < 1.0]
-                if len(recent) >= self.snapshot_limit:
-                    self.refused_429 += 1
-                    return httpx.Response(429, headers={"Retry-After": "1"})
-            self.snapshot_times.append(now)
-            flow = self.flows[request.url.params["symbol"]]
-            with self.lock:
-                if self.venue is Venue.SPOT:
-                    result = flow.spot_snapshot_result(500)
-                else:
-                    result = flow.futures_snapshot_result(500)
-            if self.venue is Venue.SPOT:
-                body = {"rc": 0, "mc": "SUCCESS", "ma": [], "result": result}
-            else:
-                body = {"returnCode": 0, "msgInfo": "success", "error": None, "result": result}
-            return httpx.Response(200, content=orjson.dumps(body))
+            status, body, headers = self.snapshot_response(request.url.params["symbol"])
+            return httpx.Response(status, content=body, headers=headers)
 
         return httpx.MockTransport(handler)
+
+    async def serve_http(self) -> str:
+        """Serve the depth endpoints over real HTTP on loopback too; returns the base URL."""
+
+        async def handler(request: web.Request) -> web.Response:
+            status, body, headers = self.snapshot_response(request.query["symbol"])
+            return web.Response(status=status, body=body, headers=headers)
+
+        app = web.Application()
+        for path in ("/v4/public/depth", "/future/market/v1/public/depth"):
+            app.router.add_get(path, handler)
+        self._http = web.AppRunner(app)
+        await self._http.setup()
+        site = web.TCPSite(self._http, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return f"http://127.0.0.1:{port}"
 
     def truth(self, symbol: str) -> tuple[list, list]:
         """Exact top-100 levels of ``symbol`` now."""
