@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -39,6 +41,11 @@ class MiniExchange:
         self.prev_u = {s: f.last_id for s, f in self.flows.items()}
         self.clients: dict[ServerConnection, set[str]] = {}
         self.drop_next: set[str] = set()
+        #: Per-frame probabilities of wire faults: drop, duplicate, malformed, swap.
+        self.faults: dict[str, float] = {}
+        self.injected: Counter[str] = Counter()
+        self.rng = random.Random(seed)
+        self._held: dict[str, list[str]] = {}
         self.refuse: set[str] = set()
         self.snapshot_requests = 0
         #: Snapshot requests allowed in any 1 s window (None: unlimited); beyond it, 429.
@@ -101,11 +108,39 @@ class MiniExchange:
                 if symbol in self.drop_next:
                     self.drop_next.discard(symbol)
                     continue
-                for ws, topics in list(self.clients.items()):
-                    if symbol in topics:
-                        with contextlib.suppress(ConnectionClosed):
-                            await ws.send(frame.decode())
+                await self._send_to(symbol, self._wire(symbol, frame.decode()))
             await asyncio.sleep(0)
+
+    def _wire(self, symbol: str, frame: str) -> list[str]:
+        """What the wire delivers for one frame under :attr:`faults` (seeded)."""
+        if not self.faults:
+            return [frame]
+        roll, f = self.rng.random(), self.faults
+        held = self._held.pop(symbol, [])
+        if roll < f.get("drop", 0):
+            self.injected["drop"] += 1
+            return held
+        roll -= f.get("drop", 0)
+        if roll < f.get("duplicate", 0):
+            self.injected["duplicate"] += 1
+            return [frame, frame, *held]
+        roll -= f.get("duplicate", 0)
+        if roll < f.get("malformed", 0):
+            self.injected["malformed"] += 1
+            return [frame[: len(frame) // 2], *held]
+        roll -= f.get("malformed", 0)
+        if roll < f.get("swap", 0) and not held:
+            self.injected["swap"] += 1
+            self._held[symbol] = [frame]  # goes out after the next frame
+            return []
+        return [frame, *held]
+
+    async def _send_to(self, symbol: str, frames: list[str]) -> None:
+        for ws, topics in list(self.clients.items()):
+            if symbol in topics:
+                for frame in frames:
+                    with contextlib.suppress(ConnectionClosed):
+                        await ws.send(frame)
 
     def snapshot_response(self, symbol: str) -> tuple[int, bytes, dict[str, str]]:
         """Status, body and headers of a depth snapshot request for ``symbol``."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from mini_exchange import MiniExchange
 
 from feeds.manager import BookEvent, BookManager
@@ -165,3 +167,54 @@ async def test_200_symbols_and_a_reconnect_stay_inside_the_snapshot_budget() -> 
             assert ex.refused_429 == 0
             assert ex.snapshot_requests >= 400
             assert manager.schedulers["spot"].stats["rate_limited"] == 0
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    drop=st.sampled_from([0.0, 0.02, 0.05]),
+    duplicate=st.sampled_from([0.0, 0.03]),
+    malformed=st.sampled_from([0.0, 0.02]),
+    swap=st.sampled_from([0.0, 0.03]),
+    venue=st.sampled_from(["spot", "futures"]),
+)
+def test_random_faults_never_serve_a_wrong_book(
+    seed: int, drop: float, duplicate: float, malformed: float, swap: float, venue: str
+) -> None:
+    """A few hundred frames with random wire faults: whenever the book says LIVE and has
+    caught up with the exchange, it equals the exchange's book; and every gap heals."""
+
+    async def scenario() -> None:
+        async with MiniExchange(venue, ["btc_usdt"], seed=seed) as ex:
+            ex.faults = {"drop": drop, "duplicate": duplicate, "malformed": malformed,
+                         "swap": swap}  # fmt: skip
+            async with manager_for(ex) as manager:
+                await manager.add(venue, "btc_usdt")
+                await wait_for(lambda: sum(len(t) for t in ex.clients.values()) == 1)
+                book = manager.book(venue, "btc_usdt")
+                compared = 0
+                flow = ex.flows["btc_usdt"]
+                for _ in range(300):
+                    await ex.step()
+                    for _ in range(20):  # let the frame cross the loopback socket
+                        await asyncio.sleep(0.0005)
+                        if book.sync.update_id == flow.last_id or not book.sync.is_live:
+                            break
+                    if book.sync.is_live and book.sync.update_id == flow.last_id:
+                        assert matches_truth(manager, ex, venue, "btc_usdt")
+                        compared += 1
+                ex.faults = {}
+                await ex.step(2)
+                await wait_for(lambda: matches_truth_or_false(manager, ex, venue))
+                if sum(ex.injected.values()) == 0:
+                    assert book.sync.generation == 1
+                assert compared > 0
+
+    asyncio.run(scenario())
+
+
+def matches_truth_or_false(manager: BookManager, ex: MiniExchange, venue: str) -> bool:
+    try:
+        return matches_truth(manager, ex, venue, "btc_usdt")
+    except BookNotLive:
+        return False
