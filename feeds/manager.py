@@ -14,6 +14,11 @@ book is swapped in at once; other symbols are untouched.
   budget staggers their snapshot requests.
 - A LIVE book that gets no ``depth_update`` for ``stale_after`` seconds while
   its connection is up is marked STALE and resynced (a stalled stream).
+- Integrity (optional, ``integrity_levels=20``): WEX sends no checksum, so
+  the manager also subscribes ``depth@sym,20`` and compares those levels
+  with the local top 20 at the same update id (spot ``i``; futures ``id``,
+  read as the ``u`` it was built at); ``integrity_tolerance`` mismatches in a
+  row resync the book.
 - A refused subscription (unknown symbol...) closes that book, with the
   server's message as the reason; a refused request for several topics is
   retried topic by topic, so one bad symbol does not take the others down.
@@ -52,7 +57,7 @@ from .connection import Connection
 from .protocol import FUTURES_MARKET_URL, SPOT_PUBLIC_URL, Ack, BadFrame, Pong, Received
 from .rest import FUTURES_URL, SPOT_URL, MarketClient
 from .scheduler import SnapshotScheduler
-from .topics import Push, topic_spec
+from .topics import DEPTH_LEVELS, FuturesDepth, Push, SpotDepth, topic_spec
 
 log = logging.getLogger("wexbook.manager")
 
@@ -83,6 +88,9 @@ class ManagedBook:
     first_live: float | None = None  #: loop time the book first went LIVE
     added: float = 0.0
     depth_events: int = 0  #: depth_update events received for this book
+    #: The last pushed top levels not yet compared: (update id, bids, asks).
+    pending_check: tuple[int, tuple[Any, ...], tuple[Any, ...]] | None = None
+    integrity_misses: int = 0  #: consecutive integrity mismatches
     counts: Counter[str] = field(default_factory=Counter)
 
 
@@ -103,6 +111,8 @@ class BookManager:
         max_concurrent_snapshots: int = 4,
         stale_after: float = 5.0,
         max_buffer: int = 10_000,
+        integrity_levels: int | None = None,
+        integrity_tolerance: int = 2,
         connection_options: dict[str, Any] | None = None,
     ) -> None:
         self.urls = {Venue.SPOT: spot_ws_url, Venue.FUTURES: futures_ws_url}
@@ -114,6 +124,10 @@ class BookManager:
         self.max_concurrent_snapshots = max_concurrent_snapshots
         self.stale_after = stale_after
         self.max_buffer = max_buffer
+        if integrity_levels is not None and str(integrity_levels) not in DEPTH_LEVELS:
+            raise ValueError(f"integrity_levels must be one of {DEPTH_LEVELS}")
+        self.integrity_levels = integrity_levels
+        self.integrity_tolerance = integrity_tolerance
         self.connection_options = connection_options or {}
         self.books: dict[tuple[Venue, str], ManagedBook] = {}
         self.connections: dict[Venue, Connection] = {}
@@ -184,7 +198,7 @@ class BookManager:
         book = self.books.get((venue, symbol))
         if book is None:
             book = await self._prepare(venue, symbol)
-            await self._connection(venue).subscribe([book.subscription])
+            await self._connection(venue).subscribe(self._topics_of(book))
         return book
 
     async def add_many(self, venue: Venue | str, symbols: list[str]) -> None:
@@ -195,7 +209,7 @@ class BookManager:
             if (venue, symbol) in self.books:
                 continue
             book = await self._prepare(venue, symbol)
-            new.append(book.subscription)
+            new.extend(self._topics_of(book))
         conn = self._connection(venue)
         for i in range(0, len(new), 50):
             await conn.subscribe(new[i : i + 50])
@@ -214,6 +228,15 @@ class BookManager:
         book = ManagedBook(venue, symbol, sync, subscription, added=self._now())
         self.books[venue, symbol] = book
         return book
+
+    def _topics_of(self, book: ManagedBook) -> list[str]:
+        topics = [book.subscription]
+        if self.integrity_levels is not None:
+            args = [str(self.integrity_levels)]
+            if book.venue is Venue.FUTURES:
+                args.append(self.futures_interval)
+            topics.append(topic_spec(book.venue, "depth").subscription(book.symbol, *args))
+        return topics
 
     def book(self, venue: Venue | str, symbol: str) -> ManagedBook:
         """The managed book of ``symbol`` on ``venue`` (KeyError if not added)."""
@@ -277,6 +300,8 @@ class BookManager:
             data = received.data
             if isinstance(data, DepthUpdate):
                 self._on_depth(venue, data)
+            elif isinstance(data, SpotDepth | FuturesDepth) and self.integrity_levels:
+                self._on_top_levels(venue, data)
             else:
                 self.counts[f"{venue.value}.{received.topic}"] += 1
                 if self._queues or self._callbacks:
@@ -300,8 +325,53 @@ class BookManager:
         book.depth_events += 1
         with book.lock:
             book.sync.on_update(event)
+        if book.pending_check is not None:
+            self._check_integrity(book)
         if book.sync.snapshot_wanted and not book.fetching:
             self._fetch_snapshot(book)
+
+    # -- integrity (WEX sends no checksum) ------------------------------------------
+
+    def _on_top_levels(self, venue: Venue, data: SpotDepth | FuturesDepth) -> None:
+        book = self.books.get((venue, data.symbol))
+        if book is None:
+            return
+        update_id = data.update_id if isinstance(data, SpotDepth) else data.id
+        book.pending_check = (update_id, data.bids, data.asks)
+        self._check_integrity(book)
+
+    def _check_integrity(self, book: ManagedBook) -> None:
+        """Compare the pushed top levels with the local book at the same update id."""
+        update_id, bids, asks = book.pending_check  # type: ignore[misc]
+        sync = book.sync
+        if not sync.is_live or sync.update_id is None:
+            return
+        if sync.update_id < update_id:
+            return  # the local book has not reached that id yet: keep it for later
+        book.pending_check = None
+        if sync.update_id > update_id:
+            book.counts["integrity_skipped"] += 1
+            return
+        n = len(bids) if len(bids) >= len(asks) else len(asks)
+        with book.lock:
+            local_bids, local_asks = sync.book.depth(n)  # type: ignore[union-attr]
+        book.counts["integrity_checks"] += 1
+        if local_bids[: len(bids)] == list(bids) and local_asks[: len(asks)] == list(asks):
+            book.integrity_misses = 0
+            return
+        book.counts["integrity_mismatches"] += 1
+        book.integrity_misses += 1
+        log.warning(
+            "%s %s: top %d levels differ from depth push at update id %s (%d in a row)",
+            book.venue.value, book.symbol, n, update_id, book.integrity_misses,
+        )  # fmt: skip
+        if book.integrity_misses >= self.integrity_tolerance:
+            book.integrity_misses = 0
+            book.counts["integrity_resyncs"] += 1
+            with book.lock:
+                sync.request_resync(f"integrity: top {n} levels differ at update id {update_id}")
+            if not book.fetching:
+                self._fetch_snapshot(book)
 
     def _on_subscribed(self, venue: Venue, ack: Ack) -> None:
         # The stream is flowing (or about to): fetch the snapshots now, even for a
