@@ -229,6 +229,20 @@ class BookManager:
         self.books[venue, symbol] = book
         return book
 
+    async def subscribe(self, venue: Venue | str, topics: list[str]) -> None:
+        """Subscribe other topics (``trade@btc_usdt``, ``tickers``...) on ``venue``'s connection.
+
+        Their pushes arrive, typed, through :meth:`events` and :meth:`on_event`;
+        the spellings are checked against the topic table first.
+        """
+        venue = Venue(venue)
+        for topic in topics:
+            name, _, rest = topic.partition("@")
+            spec = topic_spec(venue, name)
+            args = rest.split(",")[1:] if rest else []
+            spec.subscription(rest.split(",")[0] if rest else None, *args)  # validates
+        await self._connection(venue).subscribe(list(topics))
+
     def _topics_of(self, book: ManagedBook) -> list[str]:
         topics = [book.subscription]
         if self.integrity_levels is not None:

@@ -11,7 +11,7 @@ from mini_exchange import MiniExchange
 
 from feeds.manager import BookEvent, BookManager
 from feeds.rest import MarketClient
-from orderbook import BookNotLive, Decision, SyncState
+from orderbook import BookNotLive, Decision, MalformedEvent, SyncState
 
 
 async def wait_for(predicate, timeout: float = 5.0) -> None:
@@ -245,3 +245,28 @@ async def test_integrity_check_catches_a_silent_divergence(venue: str) -> None:
             await wait_for(lambda: book.sync.generation == 2)
             await ex.step(2)
             await wait_for(lambda: matches_truth_or_false(manager, ex, venue))
+
+
+async def test_events_iterator_and_topic_checks() -> None:
+    async with MiniExchange("spot", ["btc_usdt"]) as ex:
+        async with manager_for(ex) as manager:
+            seen: list[Decision] = []
+
+            async def collect() -> None:
+                async for item in manager.events():
+                    if isinstance(item, BookEvent):
+                        seen.append(item.decision)
+                        if item.decision is Decision.SNAPSHOT_ACCEPTED:
+                            return
+
+            collector = asyncio.create_task(collect())
+            await manager.add("spot", "btc_usdt")
+            await wait_for(lambda: sum(len(t) for t in ex.clients.values()) == 1)
+            await ex.step(3)
+            await asyncio.wait_for(collector, 5)
+            assert seen[-1] is Decision.SNAPSHOT_ACCEPTED
+            await manager.subscribe("spot", ["trade@btc_usdt", "depth@btc_usdt,20"])
+            with pytest.raises(ValueError, match="levels"):
+                await manager.subscribe("spot", ["depth@btc_usdt,7"])
+            with pytest.raises(MalformedEvent):
+                await manager.subscribe("spot", ["fund_rate@btc_usdt"])
