@@ -12,8 +12,11 @@ book is swapped in at once; other symbols are untouched.
 
 - After a reconnect every book of that connection resyncs; the scheduler's
   budget staggers their snapshot requests.
-- A LIVE book that gets no ``depth_update`` for ``stale_after`` seconds while
-  its connection is up is marked STALE and resynced (a stalled stream).
+- A LIVE book that gets no ``depth_update`` for ``stale_intervals`` times its
+  push interval (100 ms spot, the chosen futures interval; default 100x, so
+  10 s on spot), or for ``stale_after`` seconds if given, while its connection
+  is up, is marked STALE and resynced (a stalled stream). WEX pushes only on
+  change, so a very quiet symbol also trips it; the cost is one snapshot.
 - Integrity (optional, ``integrity_levels=20``): WEX sends no checksum, so
   the manager also subscribes ``depth@sym,20`` and compares those levels
   with the local top 20 at the same update id (spot ``i``; futures ``id``,
@@ -88,6 +91,7 @@ class ManagedBook:
     first_live: float | None = None  #: loop time the book first went LIVE
     added: float = 0.0
     depth_events: int = 0  #: depth_update events received for this book
+    stale_after: float = 10.0  #: seconds without depth_update after which a LIVE book is stale
     #: The last pushed top levels not yet compared: (update id, bids, asks).
     pending_check: tuple[int, tuple[Any, ...], tuple[Any, ...]] | None = None
     integrity_misses: int = 0  #: consecutive integrity mismatches
@@ -109,7 +113,8 @@ class BookManager:
         futures_interval: str = "100ms",
         snapshot_rate: float = 10.0,
         max_concurrent_snapshots: int = 4,
-        stale_after: float = 5.0,
+        stale_intervals: float = 100.0,
+        stale_after: float | None = None,
         max_buffer: int = 10_000,
         integrity_levels: int | None = None,
         integrity_tolerance: int = 2,
@@ -122,6 +127,7 @@ class BookManager:
         self.futures_interval = futures_interval
         self.snapshot_rate = snapshot_rate
         self.max_concurrent_snapshots = max_concurrent_snapshots
+        self.stale_intervals = stale_intervals
         self.stale_after = stale_after
         self.max_buffer = max_buffer
         if integrity_levels is not None and str(integrity_levels) not in DEPTH_LEVELS:
@@ -226,6 +232,10 @@ class BookManager:
             observer=self._observe,
         )
         book = ManagedBook(venue, symbol, sync, subscription, added=self._now())
+        interval = topic_spec(venue, "depth_update").cadence_ms / 1000
+        if venue is Venue.FUTURES:
+            interval = int(self.futures_interval.removesuffix("ms")) / 1000
+        book.stale_after = self.stale_after or interval * self.stale_intervals
         self.books[venue, symbol] = book
         return book
 
@@ -464,7 +474,8 @@ class BookManager:
 
     async def _watch(self) -> None:
         while True:
-            await asyncio.sleep(min(1.0, self.stale_after / 4))
+            shortest = min((b.stale_after for b in self.books.values()), default=4.0)
+            await asyncio.sleep(min(1.0, shortest / 4))
             now = self._now()
             for book in list(self.books.values()):
                 conn = self.connections.get(book.venue)
@@ -473,7 +484,7 @@ class BookManager:
                 sync = book.sync
                 # Quiet since the last event or the last accepted snapshot, whichever is later.
                 last = max(book.last_depth or book.added, book.live_since or book.added)
-                if sync.state is SyncState.LIVE and now - last > self.stale_after:
+                if sync.state is SyncState.LIVE and now - last > book.stale_after:
                     book.counts["stalls"] += 1
                     with book.lock:
                         sync.mark_stale(f"no depth_update for {now - last:.1f} s")
