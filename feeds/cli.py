@@ -21,9 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     from . import demo, watch
+    from .sim import command as sim_command
 
     demo.register(sub)
     watch.register(sub)
+    sim_command.register(sub)
     return parser
 
 

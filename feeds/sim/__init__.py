@@ -1,10 +1,16 @@
-"""The embedded WEX simulator's building blocks.
+"""The embedded WEX simulator: real websocket and HTTP servers on loopback.
 
-:mod:`feeds.sim.flow` generates deterministic, consistent order flow for one
-symbol: exact books (integer ticks), update ids, and ``depth_update`` frames
-in the spot or futures wire format.
+- :mod:`feeds.sim.flow`: deterministic, exact order flow for one symbol.
+- :mod:`feeds.sim.exchange`: a symbol's market state (trades, candles, undo history).
+- :mod:`feeds.sim.faultset`: the fault knobs and their counters.
+- :mod:`feeds.sim.wsside` / :mod:`feeds.sim.httpside`: the two servers' protocols.
+- :mod:`feeds.sim.simulator`: :class:`Simulator`, which runs them (``async with``).
+- :mod:`feeds.sim.command`: ``wexbook sim``.
 """
 
+from .exchange import BookTruth
+from .faultset import FaultBoard, Faults
 from .flow import FlowConfig, OrderFlow
+from .simulator import Simulator
 
-__all__ = ["FlowConfig", "OrderFlow"]
+__all__ = ["BookTruth", "FaultBoard", "Faults", "FlowConfig", "OrderFlow", "Simulator"]

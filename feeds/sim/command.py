@@ -1,0 +1,89 @@
+"""``wexbook sim``: run the embedded simulator until Ctrl-C (or ``--seconds``).
+
+    wexbook sim --seed 1 --spot btc_usdt eth_usdt --futures btc_usdt --ws-port 8765 --http-port 8080
+    wexbook sim --fault spot:btc_usdt:drop=0.01 --fault futures:btc_usdt:snapshot_lag=40
+
+Each ``--fault VENUE:SYMBOL:KNOB=VALUE`` switches one knob of
+:class:`feeds.sim.faultset.Faults` on at start (repeatable); from Python,
+``sim.faults.set(...)`` switches them at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from .faultset import FAULT_NAMES, Faults
+from .simulator import DEFAULT_SYMBOLS, Simulator
+
+
+def parse_fault(text: str) -> tuple[str, str, str, Any]:
+    """``spot:btc_usdt:drop=0.01`` -> ("spot", "btc_usdt", "drop", 0.01)."""
+    try:
+        venue, symbol, knob = text.split(":", 2)
+        name, raw = knob.split("=", 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected VENUE:SYMBOL:KNOB=VALUE, got {text!r}"
+        ) from None
+    if venue not in ("spot", "futures") or name not in FAULT_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"unknown venue or fault in {text!r}; faults: {FAULT_NAMES}"
+        )
+    default = getattr(Faults(), name)
+    value: Any
+    if isinstance(default, bool):
+        value = raw.lower() in ("1", "true", "yes", "on")
+    elif isinstance(default, float):
+        value = float(raw)
+    else:
+        value = int(raw)
+    return venue, symbol, name, value
+
+
+async def serve(args: argparse.Namespace) -> dict[str, Any]:
+    sim = Simulator(
+        spot_symbols=args.spot, futures_symbols=args.futures, seed=args.seed, host=args.host,
+        ws_port=args.ws_port, http_port=args.http_port, speed=args.speed,
+    )  # fmt: skip
+    async with sim:
+        for venue, symbol, name, value in args.fault or []:
+            sim.faults.set(venue, symbol, **{name: value})
+        print(f"spot websocket    {sim.spot_ws_url}")
+        print(f"futures websocket {sim.futures_ws_url}")
+        print(f"spot REST         {sim.spot_http_url}")
+        print(f"futures REST      {sim.futures_http_url}", flush=True)
+        with contextlib.suppress(asyncio.CancelledError):
+            if args.seconds is None:
+                await asyncio.Event().wait()
+            else:
+                await asyncio.sleep(args.seconds)
+        return sim.stats()
+
+
+def run(args: argparse.Namespace) -> int:
+    """The ``wexbook sim`` command."""
+    try:
+        stats = asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        return 130
+    print(json.dumps(stats, indent=2))
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the ``sim`` subcommand."""
+    p = sub.add_parser("sim", help="run the embedded WEX simulator (websocket + HTTP on loopback)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--spot", nargs="*", default=list(DEFAULT_SYMBOLS), metavar="SYMBOL")
+    p.add_argument("--futures", nargs="*", default=list(DEFAULT_SYMBOLS), metavar="SYMBOL")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--ws-port", type=int, default=0, help="0: any free port")
+    p.add_argument("--http-port", type=int, default=0, help="0: any free port")
+    p.add_argument("--speed", type=float, default=1.0, help="market steps per 100 ms of real time")
+    p.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    p.add_argument("--fault", action="append", type=parse_fault, metavar="VENUE:SYMBOL:KNOB=VALUE")
+    p.set_defaults(run=run)

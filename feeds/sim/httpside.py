@@ -1,0 +1,559 @@
+"""The simulator's HTTP side (aiohttp): public market endpoints of both venues.
+
+One declarative table, :data:`ROUTES`, maps each path to its venue, its rate
+limit (requests per second per client address, from the API document) and
+the function that builds its ``result``. Every answer is wrapped in its
+venue's envelope: spot ``{"rc", "mc", "ma", "result"}``, futures
+``{"returnCode", "msgInfo", "error", "result"}``. Bad parameters answer the
+documented error style (spot ``SYMBOL_001`` / ``PARAMETER_001`` with ``rc``
+1; futures ``invalid_symbol`` / ``invalid_params`` in ``error``), HTTP 400;
+too many requests answer 429 with ``Retry-After``.
+
+Depth snapshots come from the same exact books as the stream, so their
+``lastUpdateId`` / ``u`` line up with it; the ``snapshot_lag``,
+``snapshot_429`` and ``snapshot_5xx`` faults apply to them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from orderbook import Venue
+
+from .exchange import SymbolMarket
+
+if TYPE_CHECKING:
+    from .simulator import Simulator
+
+
+class ParamError(Exception):
+    """A bad request parameter: ``code`` is the venue's error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class SnapshotFault(Exception):
+    """A snapshot fault fired: answer with ``status`` (429 or 5xx)."""
+
+    def __init__(self, status: int, retry_after: int = 1) -> None:
+        super().__init__(status)
+        self.status = status
+        self.retry_after = retry_after
+
+
+Handler = Callable[["Simulator", dict[str, str]], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One endpoint: venue, path, limit (requests/s/ip) and result builder."""
+
+    venue: Venue
+    path: str
+    limit: int
+    handler: Handler
+
+
+# -- parameter helpers -------------------------------------------------------------
+
+
+def _market(sim: Simulator, venue: Venue, q: dict[str, str], required: bool = True) -> SymbolMarket:
+    symbol = q.get("symbol")
+    if not symbol:
+        if required:
+            raise ParamError(*_missing(venue, "symbol"))
+        raise ParamError(*_missing(venue, "symbol"))
+    market = sim.markets.get((venue, symbol))
+    if market is None:
+        code = "SYMBOL_001" if venue is Venue.SPOT else "invalid_symbol"
+        raise ParamError(
+            code, "Symbol not exist" if venue is Venue.SPOT else "The trading pair does not exist"
+        )
+    return market
+
+
+def _markets(sim: Simulator, venue: Venue, q: dict[str, str]) -> list[SymbolMarket]:
+    if q.get("symbols"):
+        return [_market(sim, venue, {"symbol": s}) for s in q["symbols"].split(",")]
+    if q.get("symbol"):
+        return [_market(sim, venue, q)]
+    return [m for (v, _), m in sim.markets.items() if v is venue]
+
+
+def _missing(venue: Venue, name: str) -> tuple[str, str]:
+    code = "PARAMETER_001" if venue is Venue.SPOT else "invalid_params"
+    return code, f"missing parameter {name}"
+
+
+def _int(venue: Venue, q: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = q.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ParamError(*_bad(venue, name, raw)) from None
+    if not lo <= value <= hi:
+        raise ParamError(*_bad(venue, name, raw))
+    return value
+
+
+def _bad(venue: Venue, name: str, raw: object) -> tuple[str, str]:
+    code = "PARAMETER_002" if venue is Venue.SPOT else "invalid_params"
+    return code, f"bad parameter {name}={raw!r}"
+
+
+def _f(value: Decimal) -> str:
+    return format(value, "f")
+
+
+# -- spot ------------------------------------------------------------------------
+
+
+def spot_time(sim: Simulator, q: dict[str, str]) -> Any:
+    return {"serverTime": sim.clock_ms()}
+
+
+def spot_client(sim: Simulator, q: dict[str, str]) -> Any:
+    return {"ip": q.get("_ip", "127.0.0.1")}
+
+
+def spot_symbol(sim: Simulator, q: dict[str, str]) -> Any:
+    symbols = [
+        {
+            "id": n,
+            "symbol": m.symbol,
+            "state": "ONLINE",
+            "tradingEnabled": True,
+            "baseCurrency": m.symbol.split("_")[0],
+            "quoteCurrency": m.symbol.split("_")[1],
+            "pricePrecision": m.flow.config.price_places,
+            "quantityPrecision": m.flow.config.qty_places,
+            "filters": [],
+        }
+        for n, m in enumerate(_markets(sim, Venue.SPOT, q))
+    ]
+    return {"time": sim.clock_ms(), "version": "sim", "symbols": symbols}
+
+
+def spot_depth(sim: Simulator, q: dict[str, str]) -> Any:
+    market = _market(sim, Venue.SPOT, q)
+    limit = _int(Venue.SPOT, q, "limit", 100, 1, 500)
+    last_id, bids, asks = sim.snapshot(market, limit)
+    return {"timestamp": sim.clock_ms(), "lastUpdateId": last_id, "bids": bids, "asks": asks}
+
+
+def spot_kline(sim: Simulator, q: dict[str, str]) -> Any:
+    market = _market(sim, Venue.SPOT, q)
+    if not q.get("interval"):
+        raise ParamError(*_missing(Venue.SPOT, "interval"))
+    c = market.candle
+    assert c is not None
+    now = sim.clock_ms()
+    return [
+        {
+            "t": now - now % 60_000,
+            "o": _f(c.open),
+            "c": _f(c.close),
+            "h": _f(c.high),
+            "l": _f(c.low),
+            "q": _f(c.qty),
+            "v": _f(c.value),
+        }
+    ]
+
+
+def spot_trades(sim: Simulator, q: dict[str, str]) -> Any:
+    market = _market(sim, Venue.SPOT, q)
+    limit = _int(Venue.SPOT, q, "limit", 200, 1, 1000)
+    trades = list(market.trades)[-limit:]
+    return [{k: t[k] for k in ("i", "t", "p", "q", "v", "b")} for t in reversed(trades)]
+
+
+def spot_trade_history(sim: Simulator, q: dict[str, str]) -> Any:
+    if q.get("direction") not in ("PREV", "NEXT"):
+        raise ParamError(*_missing(Venue.SPOT, "direction"))
+    return spot_trades(sim, q)
+
+
+def spot_ticker(sim: Simulator, q: dict[str, str]) -> Any:
+    from .wsside import _spot_ticker
+
+    out = []
+    for m in _markets(sim, Venue.SPOT, q):
+        t = _spot_ticker(m, sim.clock_ms())
+        (bp, bq), (ap, aq) = m.best()[0] or (None, None), m.best()[1] or (None, None)
+        out.append({**t, "ap": ap, "aq": aq, "bp": bp, "bq": bq})
+    return out
+
+
+def spot_ticker_price(sim: Simulator, q: dict[str, str]) -> Any:
+    return [
+        {"s": m.symbol, "t": sim.clock_ms(), "p": _f(m.candle.close)}  # type: ignore[union-attr]
+        for m in _markets(sim, Venue.SPOT, q)
+    ]
+
+
+def spot_ticker_book(sim: Simulator, q: dict[str, str]) -> Any:
+    out = []
+    for m in _markets(sim, Venue.SPOT, q):
+        (bp, bq), (ap, aq) = m.best()[0] or (None, None), m.best()[1] or (None, None)
+        out.append({"s": m.symbol, "t": sim.clock_ms(), "ap": ap, "aq": aq, "bp": bp, "bq": bq})
+    return out
+
+
+def spot_ticker_24h(sim: Simulator, q: dict[str, str]) -> Any:
+    from .wsside import _spot_ticker
+
+    return [_spot_ticker(m, sim.clock_ms()) for m in _markets(sim, Venue.SPOT, q)]
+
+
+def spot_currencies(sim: Simulator, q: dict[str, str]) -> Any:
+    names = sorted({part for (v, s) in sim.markets for part in s.split("_") if v is Venue.SPOT})
+    return {
+        "time": sim.clock_ms(),
+        "version": "sim",
+        "currencies": [
+            {"id": n, "currency": c, "fullName": c.upper(), "weight": 100 - n}
+            for n, c in enumerate(names)
+        ],
+    }
+
+
+# -- futures ------------------------------------------------------------------------
+
+
+def fut_depth_q(sim: Simulator, q: dict[str, str]) -> Any:
+    market = _market(sim, Venue.FUTURES, q)
+    if "level" not in q:
+        raise ParamError(*_missing(Venue.FUTURES, "level"))
+    level = _int(Venue.FUTURES, q, "level", 50, 1, 50)
+    return _fut_depth(sim, market, level)
+
+
+def fut_depth_500(sim: Simulator, q: dict[str, str]) -> Any:
+    market = _market(sim, Venue.FUTURES, q)
+    level = _int(Venue.FUTURES, q, "level", 500, 1, 500)
+    return _fut_depth(sim, market, level)
+
+
+def _fut_depth(sim: Simulator, market: SymbolMarket, level: int) -> Any:
+    last_id, bids, asks = sim.snapshot(market, level)
+    return {"a": asks, "b": bids, "s": market.symbol, "t": sim.clock_ms(), "u": last_id}
+
+
+def _fut_ticker(sim: Simulator, m: SymbolMarket) -> dict[str, Any]:
+    c = m.candle
+    assert c is not None
+    return {
+        "s": m.symbol,
+        "t": sim.clock_ms(),
+        "c": _f(c.close),
+        "h": _f(c.high),
+        "l": _f(c.low),
+        "a": _f(c.qty),
+        "v": _f(c.value),
+        "o": _f(c.open),
+        "r": _f(c.close - c.open),
+    }
+
+
+def fut_ticker(sim: Simulator, q: dict[str, str]) -> Any:
+    return _fut_ticker(sim, _market(sim, Venue.FUTURES, q))
+
+
+def fut_tickers(sim: Simulator, q: dict[str, str]) -> Any:
+    return [_fut_ticker(sim, m) for m in _markets(sim, Venue.FUTURES, {})]
+
+
+def fut_deal(sim: Simulator, q: dict[str, str]) -> Any:
+    market = _market(sim, Venue.FUTURES, q)
+    num = _int(Venue.FUTURES, q, "num", 50, 1, 1000)
+    return [
+        {"t": t["t"], "s": market.symbol, "p": t["p"], "a": t["q"], "m": "ASK" if t["b"] else "BID"}
+        for t in list(market.trades)[-num:]
+    ]
+
+
+def fut_index(sim: Simulator, q: dict[str, str]) -> Any:
+    m = _market(sim, Venue.FUTURES, q)
+    return {"symbol": m.symbol, "price": _f(m.index_price()), "time": sim.clock_ms()}
+
+
+def fut_indexes(sim: Simulator, q: dict[str, str]) -> Any:
+    return [fut_index(sim, {"symbol": m.symbol}) for m in _markets(sim, Venue.FUTURES, {})]
+
+
+def fut_mark(sim: Simulator, q: dict[str, str]) -> Any:
+    m = _market(sim, Venue.FUTURES, q)
+    return {"symbol": m.symbol, "price": _f(m.mark_price()), "time": sim.clock_ms()}
+
+
+def fut_marks(sim: Simulator, q: dict[str, str]) -> Any:
+    return [fut_mark(sim, {"symbol": m.symbol}) for m in _markets(sim, Venue.FUTURES, {})]
+
+
+def fut_kline(sim: Simulator, q: dict[str, str]) -> Any:
+    m = _market(sim, Venue.FUTURES, q)
+    if not q.get("interval"):
+        raise ParamError(*_missing(Venue.FUTURES, "interval"))
+    c = m.candle
+    assert c is not None
+    now = sim.clock_ms()
+    return [
+        {
+            "s": m.symbol,
+            "t": now - now % 60_000,
+            "o": _f(c.open),
+            "c": _f(c.close),
+            "h": _f(c.high),
+            "l": _f(c.low),
+            "a": _f(c.qty),
+            "v": _f(c.value),
+        }
+    ]
+
+
+def _agg(sim: Simulator, m: SymbolMarket) -> dict[str, Any]:
+    bid, ask = m.best()
+    return {
+        **_fut_ticker(sim, m),
+        "i": _f(m.index_price()),
+        "m": _f(m.mark_price()),
+        "bp": bid[0] if bid else None,
+        "ap": ask[0] if ask else None,
+    }
+
+
+def fut_agg_ticker(sim: Simulator, q: dict[str, str]) -> Any:
+    return _agg(sim, _market(sim, Venue.FUTURES, q))
+
+
+def fut_agg_tickers(sim: Simulator, q: dict[str, str]) -> Any:
+    return [_agg(sim, m) for m in _markets(sim, Venue.FUTURES, {})]
+
+
+def fut_funding_rate(sim: Simulator, q: dict[str, str]) -> Any:
+    m = _market(sim, Venue.FUTURES, q)
+    now = sim.clock_ms()
+    return {
+        "symbol": m.symbol,
+        "fundingRate": _f(m.funding_rate),
+        "nextCollectionTime": now - now % 28_800_000 + 28_800_000,
+        "collectionInternal": 8,
+    }
+
+
+def fut_funding_record(sim: Simulator, q: dict[str, str]) -> Any:
+    m = _market(sim, Venue.FUTURES, q)
+    return {
+        "hasPrev": False,
+        "hasNext": False,
+        "items": [
+            {
+                "id": 1,
+                "symbol": m.symbol,
+                "fundingRate": _f(m.funding_rate),
+                "createdTime": sim.clock_ms(),
+            }
+        ],
+    }
+
+
+def _book_ticker(sim: Simulator, m: SymbolMarket) -> dict[str, Any]:
+    bid, ask = m.best()
+    return {
+        "s": m.symbol,
+        "t": sim.clock_ms(),
+        "ap": ask[0] if ask else None,
+        "aq": ask[1] if ask else None,
+        "bp": bid[0] if bid else None,
+        "bq": bid[1] if bid else None,
+    }
+
+
+def fut_ticker_book(sim: Simulator, q: dict[str, str]) -> Any:
+    return _book_ticker(sim, _market(sim, Venue.FUTURES, q))
+
+
+def fut_ticker_books(sim: Simulator, q: dict[str, str]) -> Any:
+    return [_book_ticker(sim, m) for m in _markets(sim, Venue.FUTURES, {})]
+
+
+def fut_symbol_detail(sim: Simulator, q: dict[str, str]) -> Any:
+    m = _market(sim, Venue.FUTURES, q)
+    return _fut_symbol(m)
+
+
+def _fut_symbol(m: SymbolMarket) -> dict[str, Any]:
+    base, quote = m.symbol.split("_")
+    return {
+        "symbol": m.symbol,
+        "baseCoin": base,
+        "quoteCoin": quote,
+        "contractType": "PERPETUAL",
+        "pricePrecision": m.flow.config.price_places,
+        "quantityPrecision": m.flow.config.qty_places,
+        "state": 0,
+        "tradeSwitch": True,
+    }
+
+
+def fut_symbol_list(sim: Simulator, q: dict[str, str]) -> Any:
+    return {"symbols": [_fut_symbol(m) for m in _markets(sim, Venue.FUTURES, {})]}
+
+
+def fut_client(sim: Simulator, q: dict[str, str]) -> Any:
+    return {"ip": q.get("_ip", "127.0.0.1")}
+
+
+def fut_risk_balance(sim: Simulator, q: dict[str, str]) -> Any:
+    m = _market(sim, Venue.FUTURES, q)
+    return [
+        {
+            "symbol": m.symbol,
+            "amount": "1000000",
+            "coin": m.symbol.split("_")[1],
+            "id": 1,
+            "createdTime": sim.clock_ms(),
+        }
+    ]
+
+
+def fut_open_interest(sim: Simulator, q: dict[str, str]) -> Any:
+    m = _market(sim, Venue.FUTURES, q)
+    return {
+        "symbol": m.symbol,
+        "openInterest": "12345.6",
+        "openInterestUsd": "370000000",
+        "time": sim.clock_ms(),
+    }
+
+
+_S, _F = Venue.SPOT, Venue.FUTURES
+_FM = "/future/market/v1/public"
+
+#: Every HTTP endpoint of the simulator: (venue, path, requests/s/ip, handler).
+ROUTES: tuple[Route, ...] = (
+    Route(_S, "/v4/public/time", 10, spot_time),
+    Route(_S, "/v4/public/client", 10, spot_client),
+    Route(_S, "/v4/public/symbol", 10, spot_symbol),
+    Route(_S, "/v4/public/depth", 10, spot_depth),
+    Route(_S, "/v4/public/kline", 10, spot_kline),
+    Route(_S, "/v4/public/trade/recent", 10, spot_trades),
+    Route(_S, "/v4/public/trade/history", 10, spot_trade_history),
+    Route(_S, "/v4/public/ticker", 10, spot_ticker),
+    Route(_S, "/v4/public/ticker/price", 10, spot_ticker_price),
+    Route(_S, "/v4/public/ticker/book", 10, spot_ticker_book),
+    Route(_S, "/v4/public/ticker/24h", 10, spot_ticker_24h),
+    Route(_S, "/v4/public/currencies", 10, spot_currencies),
+    Route(_F, "/future/public/client", 10, fut_client),
+    Route(_F, f"{_FM}/symbol/detail", 10, fut_symbol_detail),
+    Route(_F, "/future/market/v3/public/symbol/list", 10, fut_symbol_list),
+    Route(_F, f"{_FM}/q/ticker", 10, fut_ticker),
+    Route(_F, f"{_FM}/q/tickers", 10, fut_tickers),
+    Route(_F, f"{_FM}/q/deal", 10, fut_deal),
+    Route(_F, f"{_FM}/q/depth", 10, fut_depth_q),
+    Route(_F, f"{_FM}/depth", 10, fut_depth_500),
+    Route(_F, f"{_FM}/q/symbol-index-price", 10, fut_index),
+    Route(_F, f"{_FM}/q/index-price", 10, fut_indexes),
+    Route(_F, f"{_FM}/q/symbol-mark-price", 10, fut_mark),
+    Route(_F, f"{_FM}/q/mark-price", 10, fut_marks),
+    Route(_F, f"{_FM}/q/kline", 10, fut_kline),
+    Route(_F, f"{_FM}/q/agg-ticker", 10, fut_agg_ticker),
+    Route(_F, f"{_FM}/q/agg-tickers", 10, fut_agg_tickers),
+    Route(_F, f"{_FM}/q/funding-rate", 10, fut_funding_rate),
+    Route(_F, f"{_FM}/q/funding-rate-record", 10, fut_funding_record),
+    Route(_F, f"{_FM}/q/ticker/book", 10, fut_ticker_book),
+    Route(_F, f"{_FM}/q/ticker/books", 10, fut_ticker_books),
+    Route(_F, f"{_FM}/contract/risk-balance", 10, fut_risk_balance),
+    Route(_F, f"{_FM}/contract/open-interest", 10, fut_open_interest),
+)
+
+DEPTH_PATHS = {"/v4/public/depth", f"{_FM}/q/depth", f"{_FM}/depth"}
+
+
+def envelope(venue: Venue, result: Any = None, error: ParamError | None = None) -> bytes:
+    """The venue's envelope around ``result`` or ``error``."""
+    if venue is Venue.SPOT:
+        if error is None:
+            return orjson.dumps({"rc": 0, "mc": "SUCCESS", "ma": [], "result": result})
+        return orjson.dumps({"rc": 1, "mc": error.code, "ma": [str(error)], "result": None})
+    if error is None:
+        return orjson.dumps(
+            {"returnCode": 0, "msgInfo": "success", "error": None, "result": result}
+        )
+    return orjson.dumps(
+        {
+            "returnCode": 1,
+            "msgInfo": "failure",
+            "error": {"code": error.code, "msg": str(error)},
+            "result": None,
+        }
+    )
+
+
+class HttpSide:
+    """The aiohttp application of a :class:`~feeds.sim.simulator.Simulator`."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self._hits: dict[tuple[str, str], deque[float]] = {}
+        self.counts: dict[str, int] = {"requests": 0, "rate_limited": 0, "errors": 0}
+        self.app = web.Application()
+        for route in ROUTES:
+            self.app.router.add_get(route.path, self._make(route))
+
+    def _limited(self, ip: str, route: Route) -> bool:
+        limit = self.sim.rate_limits.get(route.path, route.limit) * self.sim.rate_limit_scale
+        hits = self._hits.setdefault((ip, route.path), deque())
+        now = time.monotonic()
+        while hits and now - hits[0] >= 1.0:
+            hits.popleft()
+        if len(hits) >= limit:
+            return True
+        hits.append(now)
+        return False
+
+    def _make(self, route: Route) -> Callable[[web.Request], Any]:
+        async def handle(request: web.Request) -> web.Response:
+            self.counts["requests"] += 1
+            ip = request.remote or "?"
+            if self._limited(ip, route):
+                self.counts["rate_limited"] += 1
+                return web.Response(
+                    status=429,
+                    headers={"Retry-After": "1"},
+                    body=envelope(
+                        route.venue, error=ParamError("TOO_MANY_REQUESTS", "rate limit exceeded")
+                    ),
+                )
+            query = dict(request.query)
+            query["_ip"] = ip
+            try:
+                if route.path in DEPTH_PATHS:
+                    self.sim.snapshot_fault(route.venue, query.get("symbol", ""))
+                result = route.handler(self.sim, query)
+            except ParamError as exc:
+                self.counts["errors"] += 1
+                return web.Response(
+                    status=400,
+                    body=envelope(route.venue, error=exc),
+                    content_type="application/json",
+                )
+            except SnapshotFault as fault:
+                headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
+                return web.Response(status=fault.status, headers=headers, text="simulated fault")
+            return web.Response(body=envelope(route.venue, result), content_type="application/json")
+
+        return handle

@@ -1,0 +1,211 @@
+"""The embedded WEX simulator: a real websocket server and a real HTTP server on loopback.
+
+    async with Simulator(seed=1) as sim:
+        sim.spot_ws_url, sim.futures_ws_url       # ws://127.0.0.1:PORT/public, .../ws/market
+        sim.spot_http_url, sim.futures_http_url   # http://127.0.0.1:PORT
+        await sim.advance(10)                     # manual mode: 10 steps of 100 ms
+        truth = sim.book("spot", "btc_usdt")      # exact book and its last update id
+        sim.faults.set("spot", "btc_usdt", drop_next=1)
+
+Time is simulated in steps of 100 ms: every step each market changes once
+(consuming at least one update id) and the streams whose interval boundary
+falls in that step push. In ``auto`` mode a background task steps every
+``0.1 / speed`` seconds of wall-clock time; with ``auto=False`` only
+:meth:`Simulator.advance` moves the market, so tests are exact and fast. The
+same seed and the same client actions give the same frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from aiohttp import web
+from websockets.asyncio.server import serve
+
+from orderbook import Venue
+
+from .exchange import BookTruth, SymbolMarket
+from .faultset import FaultBoard
+from .httpside import HttpSide, SnapshotFault
+from .wsside import WebsocketSide
+
+DEFAULT_SYMBOLS = ("btc_usdt", "eth_usdt")
+
+
+class Simulator:
+    """The simulated exchange (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        spot_symbols: tuple[str, ...] | list[str] = DEFAULT_SYMBOLS,
+        futures_symbols: tuple[str, ...] | list[str] = DEFAULT_SYMBOLS,
+        seed: int = 0,
+        host: str = "127.0.0.1",
+        ws_port: int = 0,
+        http_port: int = 0,
+        auto: bool = True,
+        speed: float = 1.0,
+        spot_ping_timeout: float = 60.0,
+        futures_ping_timeout: float = 30.0,
+        rate_limits: dict[str, int] | None = None,
+        rate_limit_scale: float = 1.0,
+        start_ms: int | None = None,
+    ) -> None:
+        self.seed = seed
+        self.host = host
+        self.ws_port = ws_port
+        self.http_port = http_port
+        self.auto = auto
+        self.speed = speed
+        self.ping_timeouts = {Venue.SPOT: spot_ping_timeout, Venue.FUTURES: futures_ping_timeout}
+        self.rate_limits = rate_limits or {}
+        self.rate_limit_scale = rate_limit_scale
+        self.faults = FaultBoard(seed)
+        self.markets: dict[tuple[Venue, str], SymbolMarket] = {}
+        n = 0
+        for venue, symbols in ((Venue.SPOT, spot_symbols), (Venue.FUTURES, futures_symbols)):
+            for index, symbol in enumerate(symbols):
+                market = SymbolMarket.create(venue, symbol, seed * 1000 + n, index)
+                self.markets[venue, symbol] = market
+                n += 1
+        self.t_ms = 0  #: simulated time, in ms since start
+        self.steps = 0
+        self.ws = WebsocketSide(self)
+        self.http = HttpSide(self)
+        self._ws_server: Any = None
+        self._runner: web.AppRunner | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        #: Epoch ms of simulated time 0 (fixed in tests for byte-identical frames).
+        self._start_ms = int(time.time() * 1000) if start_ms is None else start_ms
+        self.spot_ws_url = self.futures_ws_url = ""
+        self.spot_http_url = self.futures_http_url = ""
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Start both servers (and the ticker in auto mode)."""
+        self._ws_server = await serve(
+            self.ws.handler, self.host, self.ws_port, compression="deflate", ping_interval=None
+        )
+        port = self._ws_server.sockets[0].getsockname()[1]
+        self.spot_ws_url = f"ws://{self.host}:{port}/public"
+        self.futures_ws_url = f"ws://{self.host}:{port}/ws/market"
+        self._runner = web.AppRunner(self.http.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.http_port)
+        await site.start()
+        http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.spot_http_url = self.futures_http_url = f"http://{self.host}:{http_port}"
+        if self.auto:
+            self._ticker = asyncio.create_task(self._tick_forever(), name="wexbook sim ticker")
+
+    async def close(self) -> None:
+        """Stop everything."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        if self._ws_server is not None:
+            self._ws_server.close()
+            await self._ws_server.wait_closed()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _tick_forever(self) -> None:
+        period = 0.1 / self.speed
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            next_at += period
+            await self.advance(1)
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+
+    # -- time ------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """Monotonic seconds (heartbeat bookkeeping)."""
+        return time.monotonic()
+
+    def clock_ms(self) -> int:
+        """Epoch milliseconds stamped into payloads: start time plus simulated time."""
+        return self._start_ms + self.t_ms
+
+    # -- the market --------------------------------------------------------------------
+
+    async def advance(
+        self, n: int = 1, venue: Venue | str | None = None, symbol: str | None = None
+    ) -> None:
+        """Advance ``n`` steps of 100 ms (all markets, or one venue's, or one symbol's)."""
+        v = Venue(venue) if venue is not None else None
+        async with self._lock:
+            for _ in range(n):
+                self.t_ms += 100
+                self.steps += 1
+                for (mv, ms), market in self.markets.items():
+                    if (v is not None and mv is not v) or (symbol is not None and ms != symbol):
+                        continue
+                    self._step_market(market)
+                self.ws.push_tickers(list(self.markets.values()), self.t_ms)
+                await asyncio.sleep(0)
+
+    def _step_market(self, market: SymbolMarket) -> None:
+        faults = self.faults.of(market.venue, market.symbol)
+        now = self.clock_ms()
+        skip = faults.skip_ids_next > 0
+        step = market.step(now)
+        if skip:
+            faults.skip_ids_next -= 1
+            self.faults.count(market.venue, market.symbol, "skip_ids")
+        self.ws.on_step(market, step, self.t_ms, skipped=skip)
+        self.ws.flush_depth(market, self.t_ms)
+        self.ws.push_periodic(market, self.t_ms)
+        if faults.stall:
+            self.faults.count(market.venue, market.symbol, "stall_step")
+
+    def book(self, venue: Venue | str, symbol: str) -> BookTruth:
+        """The exact book of ``symbol`` on ``venue`` and its last update id (ground truth)."""
+        return self.markets[Venue(venue), symbol].truth()
+
+    def snapshot(
+        self, market: SymbolMarket, depth: int
+    ) -> tuple[int, list[list[str]], list[list[str]]]:
+        """A REST depth snapshot, lagging by the symbol's ``snapshot_lag`` fault if set."""
+        faults = self.faults.of(market.venue, market.symbol)
+        if faults.snapshot_lag:
+            self.faults.count(market.venue, market.symbol, "snapshot_lag")
+        return market.snapshot_levels(depth, faults.snapshot_lag)
+
+    def snapshot_fault(self, venue: Venue, symbol: str) -> None:
+        """Raise :class:`SnapshotFault` when a snapshot 429/5xx fault is armed."""
+        if (venue, symbol) not in self.markets:
+            return
+        faults = self.faults.of(venue, symbol)
+        if faults.snapshot_429:
+            faults.snapshot_429 -= 1
+            self.faults.count(venue, symbol, "snapshot_429")
+            raise SnapshotFault(429, faults.retry_after)
+        if faults.snapshot_5xx:
+            faults.snapshot_5xx -= 1
+            self.faults.count(venue, symbol, "snapshot_5xx")
+            raise SnapshotFault(503)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: connections, requests, injected faults."""
+        return {
+            "steps": self.steps,
+            "websocket": dict(self.ws.counts),
+            "http": dict(self.http.counts),
+            "faults": {"/".join(k): v for k, v in sorted(self.faults.counts.items())},
+        }
