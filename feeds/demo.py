@@ -1,274 +1,282 @@
-"""``wexbook demo``: replay generated spot and futures streams, with faults, through the engine.
+"""``wexbook demo``: the embedded simulator, faults switched on, and live books in a table.
 
-This is the offline main job: no sockets. For each (venue, symbol) a seeded
-:class:`~feeds.sim.flow.OrderFlow` plays the exchange. Its frames pass
-through a damaging "wire" (drops, duplicates, swapped neighbours, malformed
-frames) into the real parse path and a :class:`~orderbook.BookSync`.
-Whenever the sync wants a snapshot, one is "fetched": taken from the flow at
-request time and delivered a few frames later (so the stream runs ahead of
-it), and now and then a snapshot from before the buffered events is served
-instead (it must be refused as too old).
+The demo starts :class:`~feeds.sim.Simulator` on loopback with a few faults
+(dropped, duplicated and reordered frames, a lagging snapshot, a 429, a
+stalled stream, a forced disconnect), keeps spot and futures books for its
+symbols with :class:`~feeds.manager.BookManager` over real sockets, and shows
+them live. Whenever a book applies an event while LIVE and the simulator is
+at that same update id, its top levels are compared exactly with the
+simulator's ground truth. After ``--seconds`` (or Ctrl-C) it prints a
+summary, with the number of comparisons and mismatches (which must be 0;
+the exit code is 1 otherwise), the time each book took to go LIVE and the
+time each gap took to heal.
 
-Whenever a book is LIVE and has applied every id the flow produced, it is
-compared, level by level and exactly, with the flow's ground truth. The
-report counts comparisons and mismatches (which must be 0); the exit code is
-1 if any mismatch was seen.
+``wexbook demo --offline`` replays generated streams through the engine
+without sockets (:mod:`feeds.replay`).
 """
 
 from __future__ import annotations
 
 import argparse
-import random
-import time
-from collections import Counter
+import asyncio
+import contextlib
+import statistics
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from orderbook import (
-    BookSync,
-    Decision,
-    DepthSnapshot,
-    MalformedEvent,
-    OrderBook,
-    Venue,
-    futures_snapshot,
-    parse_depth_update,
-    sequencer_for,
-    spot_snapshot,
-)
+from rich.console import Console
+from rich.live import Live
 
-from .sim.flow import FlowConfig, OrderFlow
+from orderbook import Decision, Venue
 
-SNAPSHOT_DEPTH = 500
+from .dashboard import RateMeter, book_rows, render
+from .manager import BookEvent, BookManager
+from .rest import MarketClient
+from .sim import Simulator
+from .topics import Push
 
-
-@dataclass(frozen=True, slots=True)
-class FaultRates:
-    """Per-frame probabilities of each wire fault in the offline demo."""
-
-    drop: float = 0.002  #: the frame never arrives (a gap)
-    duplicate: float = 0.004  #: the frame arrives twice
-    swap: float = 0.003  #: the frame and the next arrive in the wrong order
-    malformed: float = 0.001  #: garbage arrives instead of the frame (a gap too)
-    old_snapshot: float = 0.25  #: a requested snapshot is served from before the stream
+COMPARE_LEVELS = 50
 
 
 @dataclass(slots=True)
-class Stream:
-    """One (venue, symbol) of the replay: the exchange side and the client side."""
+class Referee:
+    """Compares live books with the simulator's ground truth, and times gaps and heals."""
 
-    venue: Venue
-    symbol: str
-    flow: OrderFlow
-    sync: BookSync
-    old_snapshot: dict[str, Any]
-    pending: list[bytes] = field(default_factory=list)
-    snapshot_due: int | None = None
-    snapshot_result: dict[str, Any] | None = None
-    prev_u: int = 0
-    frames: int = 0
-    comparisons: int = 0
-    mismatches: int = 0
-    faults: Counter[str] = field(default_factory=Counter)
-    malformed_seen: int = 0
+    sim: Simulator
+    manager: BookManager
+    every: int = 3
+    comparisons: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    mismatches: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    applied: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    gap_started: dict[tuple[str, str], float] = field(default_factory=dict)
+    heal_times: list[float] = field(default_factory=list)
 
-    def next_frame(self) -> bytes:
-        """The exchange's next ``depth_update`` push for this stream."""
-        first, last, bids, asks = self.flow.step()
-        if self.venue is Venue.SPOT:
-            frame = self.flow.spot_frame(first, last, bids, asks)
-        else:
-            frame = self.flow.futures_frame(self.prev_u, first, last, bids, asks)
-        self.prev_u = last
-        return frame
+    def __call__(self, item: BookEvent | Push) -> None:
+        if not isinstance(item, BookEvent):
+            return
+        key = (item.venue.value, item.symbol)
+        now = asyncio.get_running_loop().time()
+        if item.decision is Decision.APPLIED:
+            self.applied[key] += 1
+            if self.applied[key] % self.every == 0:
+                self.compare(item.venue, item.symbol)
+        elif item.decision in (
+            Decision.GAP,
+            Decision.OVERFLOW,
+            Decision.CROSSED,
+            Decision.RESYNC_REQUESTED,
+            Decision.MARKED_STALE,
+        ):
+            self.gap_started.setdefault(key, now)
+        elif item.decision is Decision.SNAPSHOT_ACCEPTED and key in self.gap_started:
+            self.heal_times.append(now - self.gap_started.pop(key))
 
-    def snapshot(self, result: dict[str, Any]) -> DepthSnapshot:
-        """Parse a REST ``result`` as the client would."""
-        if self.venue is Venue.SPOT:
-            return spot_snapshot(result, self.symbol, SNAPSHOT_DEPTH)
-        return futures_snapshot(result, self.symbol, SNAPSHOT_DEPTH)
-
-
-COMPARE_DEPTH = 100
-
-
-def book_equals_truth(book: OrderBook, flow: OrderFlow, depth: int = COMPARE_DEPTH) -> bool:
-    """True when the top ``depth`` levels of ``book`` equal the flow's, exactly.
-
-    Only the top is compared: a snapshot carries ``SNAPSHOT_DEPTH`` levels per
-    side, and levels deeper than that are unknown to any client until they
-    change, on WEX as here.
-    """
-    bids, asks = flow.exact_levels(depth)
-    got_bids, got_asks = book.depth(depth)
-    return got_bids == bids and got_asks == asks
-
-
-def _snapshot_result(stream: Stream) -> dict[str, Any]:
-    flow = stream.flow
-    if stream.venue is Venue.SPOT:
-        return flow.spot_snapshot_result(SNAPSHOT_DEPTH)
-    return flow.futures_snapshot_result(SNAPSHOT_DEPTH)
+    def compare(self, venue: Venue, symbol: str) -> None:
+        """Compare now if the book and the simulator stand at the same update id."""
+        book = self.manager.book(venue, symbol)
+        sync = book.sync
+        truth_market = self.sim.markets[venue, symbol]
+        if not sync.is_live or sync.update_id != truth_market.last_id:
+            return
+        truth = truth_market.truth()
+        bids, asks = truth.top(COMPARE_LEVELS)
+        with book.lock:
+            got_bids, got_asks = sync.book.depth(COMPARE_LEVELS)  # type: ignore[union-attr]
+        key = (venue.value, symbol)
+        self.comparisons[key] += 1
+        if got_bids != bids or got_asks != asks:
+            self.mismatches[key] += 1
 
 
-def build_streams(symbols: list[str], seed: int, max_buffer: int = 10_000) -> list[Stream]:
-    """One spot and one futures stream per symbol, each with its own seed."""
-    streams = []
-    n = 0
-    for venue in (Venue.SPOT, Venue.FUTURES):
-        for i, symbol in enumerate(symbols):
-            config = FlowConfig(
-                symbol=symbol, mid_ticks=3_000_000 // (i + 1), levels=SNAPSHOT_DEPTH
-            )
-            flow = OrderFlow(seed=seed * 1000 + n, config=config)
-            n += 1
-            sync = BookSync(symbol, sequencer_for(venue), max_buffer=max_buffer)
-            stream = Stream(venue, symbol, flow, sync, old_snapshot={})
-            stream.prev_u = flow.last_id
-            stream.old_snapshot = _snapshot_result(stream)
-            streams.append(stream)
-    return streams
-
-
-def _deliver(stream: Stream, raw: bytes) -> None:
-    try:
-        event = parse_depth_update(raw, stream.venue)
-    except MalformedEvent:
-        stream.malformed_seen += 1
-        return
-    stream.sync.on_update(event)
-
-
-def _maybe_snapshot(stream: Stream, rng: random.Random, rates: FaultRates) -> None:
-    sync = stream.sync
-    if stream.snapshot_due is None and sync.snapshot_wanted:
-        if rng.random() < rates.old_snapshot and stream.frames > 0:
-            stream.snapshot_result = stream.old_snapshot
-            stream.faults["old_snapshot"] += 1
-        else:
-            stream.snapshot_result = _snapshot_result(stream)
-        stream.snapshot_due = stream.frames + rng.randint(1, 8)
-    if stream.snapshot_due is not None and stream.frames >= stream.snapshot_due:
-        result = stream.snapshot_result
-        stream.snapshot_due = stream.snapshot_result = None
-        sync.on_snapshot(stream.snapshot(result))  # type: ignore[arg-type]
-
-
-def run_stream_step(
-    stream: Stream, rng: random.Random, rates: FaultRates, compare: bool = True
-) -> None:
-    """Produce one exchange frame, push it through the damaged wire, compare if possible."""
-    raw = stream.next_frame()
-    stream.frames += 1
-    roll = rng.random()
-    if roll < rates.drop:
-        stream.faults["drop"] += 1
-    elif roll < rates.drop + rates.malformed:
-        stream.faults["malformed"] += 1
-        _deliver(stream, raw[: len(raw) // 2])
-    elif roll < rates.drop + rates.malformed + rates.duplicate:
-        stream.faults["duplicate"] += 1
-        _deliver(stream, raw)
-        _deliver(stream, raw)
-    elif roll < rates.drop + rates.malformed + rates.duplicate + rates.swap:
-        stream.faults["swap"] += 1
-        stream.pending.append(raw)  # held back; goes out after the next frame
-        _maybe_snapshot(stream, rng, rates)
-        return
-    else:
-        _deliver(stream, raw)
-    while stream.pending:
-        _deliver(stream, stream.pending.pop())
-    _maybe_snapshot(stream, rng, rates)
-    sync = stream.sync
-    if compare and sync.is_live and sync.update_id == stream.flow.last_id:
-        stream.comparisons += 1
-        if not book_equals_truth(sync.live_book(), stream.flow):
-            stream.mismatches += 1
-
-
-def run_demo(
-    frames: int, symbols: list[str], seed: int, rates: FaultRates, compare_every: int = 1
-) -> tuple[list[Stream], float]:
-    """Replay ``frames`` frames per stream; returns the streams and the elapsed seconds.
-
-    With ``compare_every`` > 1 only every n-th frame is a comparison
-    opportunity (a full comparison costs far more than applying a frame).
-    """
-    rng = random.Random(seed)
-    streams = build_streams(symbols, seed)
-    start = time.perf_counter()
-    for n in range(frames):
-        compare = n % compare_every == 0
-        for stream in streams:
-            run_stream_step(stream, rng, rates, compare)
-    return streams, time.perf_counter() - start
-
-
-def format_report(streams: list[Stream], elapsed: float) -> str:
-    """A short plain-text report of the replay."""
-    head = (
-        f"{'venue':8} {'symbol':9} {'state':9} {'update_id':>10} {'frames':>7} {'applied':>7} "
-        f"{'gaps':>5} {'dup/old':>7} {'too-old':>7} {'malf':>5} {'gen':>4} "
-        f"{'compared':>8} {'mismatch':>8}"
-    )
-    lines = [head, "-" * len(head)]
-    total_frames = total_cmp = total_mis = 0
-    faults: Counter[str] = Counter()
-    for s in streams:
-        c = s.sync.counts
-        lines.append(
-            f"{s.venue.value:8} {s.symbol:9} {s.sync.state.value:9} {s.sync.update_id!s:>10} "
-            f"{s.frames:>7} {c[Decision.APPLIED]:>7} {c[Decision.GAP] + c[Decision.OVERFLOW]:>5} "
-            f"{c[Decision.DUPLICATE] + c[Decision.DROPPED_OLD]:>7} "
-            f"{c[Decision.SNAPSHOT_TOO_OLD]:>7} {s.malformed_seen:>5} {s.sync.generation:>4} "
-            f"{s.comparisons:>8} {s.mismatches:>8}"
+def arm_faults(sim: Simulator, spot: list[str], futures: list[str]) -> None:
+    """The demo's standing faults: some on every book, a different mix per symbol."""
+    for n, symbol in enumerate(spot):
+        sim.faults.set(
+            "spot",
+            symbol,
+            drop=0.004 * (n + 1),
+            duplicate=0.005,
+            reorder=0.004,
+            malformed=0.002,
+            snapshot_lag=30 if n == 0 else 0,
         )
-        total_frames += s.frames
-        total_cmp += s.comparisons
-        total_mis += s.mismatches
-        faults.update(s.faults)
-    injected = ", ".join(f"{k}={v}" for k, v in sorted(faults.items())) or "none"
-    lines += [
-        "",
-        f"faults injected: {injected}",
-        f"frames: {total_frames} in {elapsed:.2f} s ({total_frames / elapsed:,.0f} frames/s, "
-        "including fault injection and ground-truth comparisons)",
-        f"ground-truth comparisons: {total_cmp}, mismatches: {total_mis}",
-    ]
-    return "\n".join(lines)
+    for n, symbol in enumerate(futures):
+        sim.faults.set(
+            "futures",
+            symbol,
+            drop=0.003,
+            duplicate=0.004,
+            reorder=0.005,
+            unknown_topic=0.003,
+            snapshot_429=1 if n == 0 else 0,
+        )
+
+
+async def fault_script(
+    sim: Simulator, manager: BookManager, spot: list[str], futures: list[str], seconds: float
+) -> None:
+    """Timed faults: a stalled futures stream, then a forced disconnect."""
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.sleep(seconds * 0.3)
+        if futures:
+            sim.faults.set("futures", futures[0], stall=True)
+            await asyncio.sleep(min(4.0, seconds * 0.2))
+            sim.faults.set("futures", futures[0], stall=False)
+        await asyncio.sleep(seconds * 0.15)
+        if spot:
+            sim.faults.set("spot", spot[-1], disconnect_after=1)
+            await asyncio.sleep(0.3)
+            sim.faults.set("spot", spot[-1], disconnect_after=None)
+
+
+async def run_demo(
+    seconds: float,
+    spot: list[str],
+    futures: list[str],
+    seed: int = 7,
+    speed: float = 1.0,
+    faults: bool = True,
+    console: Console | None = None,
+    futures_interval: str = "100ms",
+) -> dict[str, Any]:
+    """Run the demo; returns the summary (also used by the tests)."""
+    console = console or Console()
+    async with Simulator(spot_symbols=spot, futures_symbols=futures, seed=seed, speed=speed) as sim:
+        if faults:
+            arm_faults(sim, spot, futures)
+        market = MarketClient(sim.spot_http_url, sim.futures_http_url)
+        manager = BookManager(
+            spot_ws_url=sim.spot_ws_url,
+            futures_ws_url=sim.futures_ws_url,
+            market=market,
+            futures_interval=futures_interval,
+            stale_intervals=20,
+            connection_options={"backoff_base": 0.2},
+        )
+        referee = Referee(sim, manager)
+        manager.on_event(referee)
+        async with market, manager:
+            await manager.add_many("spot", spot)
+            await manager.add_many("futures", futures)
+            script = asyncio.create_task(fault_script(sim, manager, spot, futures, seconds))
+            loop = asyncio.get_running_loop()
+            end = loop.time() + seconds
+            meter = RateMeter()
+            title = f"wexbook demo: simulator on loopback, faults {'on' if faults else 'off'}"
+            try:
+                with Live(console=console, auto_refresh=False) as live:
+                    while loop.time() < end:
+                        rows = book_rows(manager, loop.time(), meter)
+                        live.update(render(rows, title), refresh=True)
+                        await asyncio.sleep(0.25)
+            finally:
+                script.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await script
+            summary = summarize(sim, manager, referee)
+    return summary
+
+
+def summarize(sim: Simulator, manager: BookManager, referee: Referee) -> dict[str, Any]:
+    """The numbers printed at the end."""
+    books = {}
+    to_live = []
+    for (venue, symbol), book in manager.books.items():
+        key = (venue.value, symbol)
+        counts = book.sync.counts
+        if book.first_live is not None:
+            to_live.append(book.first_live - book.added)
+        books[f"{venue.value}:{symbol}"] = {
+            "state": book.sync.state.value,
+            "update_id": book.sync.update_id,
+            "events": book.depth_events,
+            "gaps": counts[Decision.GAP] + counts[Decision.OVERFLOW],
+            "resyncs": max(0, book.sync.generation - 1),
+            "snapshots_too_old": counts[Decision.SNAPSHOT_TOO_OLD],
+            "stalls": book.counts["stalls"],
+            "comparisons": referee.comparisons[key],
+            "mismatches": referee.mismatches[key],
+        }
+    return {
+        "books": books,
+        "comparisons": sum(referee.comparisons.values()),
+        "mismatches": sum(referee.mismatches.values()),
+        "faults_injected": sim.stats()["faults"],
+        "manager": dict(manager.counts),
+        "subscribe_to_live_s": _stats(to_live),
+        "heal_s": _stats(referee.heal_times),
+    }
+
+
+def _stats(values: list[float]) -> dict[str, float | int] | None:
+    if not values:
+        return None
+    return {
+        "n": len(values),
+        "median": round(statistics.median(values), 4),
+        "max": round(max(values), 4),
+    }
+
+
+def print_summary(summary: dict[str, Any], console: Console) -> None:
+    console.print()
+    for name, b in summary["books"].items():
+        console.print(
+            f"{name:18} {b['state']:9} events {b['events']:6}  gaps {b['gaps']:3}  "
+            f"resyncs {b['resyncs']:3}  stalls {b['stalls']}  compared {b['comparisons']:5}  "
+            f"mismatches {b['mismatches']}"
+        )
+    faults = ", ".join(f"{k}={v}" for k, v in summary["faults_injected"].items()) or "none"
+    console.print(f"\nfaults injected by the simulator: {faults}")
+    console.print(f"time from subscribe to LIVE (s): {summary['subscribe_to_live_s']}")
+    console.print(f"time to heal a gap (s): {summary['heal_s']}")
+    console.print(
+        f"ground-truth comparisons: {summary['comparisons']}, mismatches: {summary['mismatches']}"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """The ``wexbook demo`` command."""
-    rates = FaultRates() if not args.no_faults else FaultRates(0, 0, 0, 0, 0)
-    print(
-        f"wexbook demo (offline replay): {args.frames} frames per stream, "
-        f"{len(args.symbols)} symbols x spot+futures, seed {args.seed}"
-    )
-    streams, elapsed = run_demo(args.frames, args.symbols, args.seed, rates, args.compare_every)
-    print(format_report(streams, elapsed))
-    mismatches = sum(s.mismatches for s in streams)
-    return 1 if mismatches else 0
+    if args.offline:
+        from .replay import run_offline
+
+        return run_offline(args)
+    console = Console()
+    try:
+        summary = asyncio.run(
+            run_demo(
+                args.seconds,
+                args.spot,
+                args.futures,
+                seed=args.seed,
+                speed=args.speed,
+                faults=not args.no_faults,
+                console=console,
+            )
+        )
+    except KeyboardInterrupt:
+        return 130
+    print_summary(summary, console)
+    return 1 if summary["mismatches"] else 0
 
 
 def register(sub: Any) -> None:
     """Add the ``demo`` subcommand."""
-    p = sub.add_parser(
-        "demo",
-        help="replay generated spot+futures streams with faults through the engine",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-    )
-    p.add_argument("--frames", type=int, default=5000, help="frames per stream (default 5000)")
-    p.add_argument(
-        "--symbols", nargs="+", default=["btc_usdt", "eth_usdt"], help="symbols per venue"
-    )
+    p = sub.add_parser("demo", help="live books against the embedded simulator, with faults")
+    p.add_argument("--seconds", type=float, default=20.0, help="how long to run (default 20)")
+    p.add_argument("--spot", nargs="*", default=["btc_usdt", "eth_usdt", "sol_usdt"])
+    p.add_argument("--futures", nargs="*", default=["btc_usdt", "eth_usdt"])
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--no-faults", action="store_true", help="a clean wire")
+    p.add_argument("--speed", type=float, default=1.0, help="simulator speed factor")
+    p.add_argument("--no-faults", action="store_true", help="a clean simulator")
+    p.add_argument("--offline", action="store_true", help="replay without sockets (feeds.replay)")
+    p.add_argument("--frames", type=int, default=5000, help="--offline: frames per stream")
     p.add_argument(
-        "--compare-every",
-        type=int,
-        default=5,
-        help="compare with ground truth every n frames (default 5)",
+        "--symbols",
+        nargs="+",
+        default=["btc_usdt", "eth_usdt"],
+        help="--offline: symbols per venue",
     )
+    p.add_argument("--compare-every", type=int, default=5, help="--offline: compare every n frames")
     p.set_defaults(run=run)

@@ -84,7 +84,7 @@ class ManagedBook:
     symbol: str
     sync: BookSync
     subscription: str
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)
     fetching: bool = False
     last_depth: float | None = None  #: loop time of the last depth_update received
     live_since: float | None = None

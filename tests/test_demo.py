@@ -1,49 +1,46 @@
-"""The offline ``wexbook demo``: faults are injected, healed, and books match ground truth."""
+"""``wexbook demo``: the simulator with faults, live books, 0 mismatches."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from feeds.cli import main
-from feeds.demo import FaultRates, book_equals_truth, build_streams, run_demo
-from orderbook import Decision
+from rich.console import Console
+
+from feeds.demo import run_demo
 
 
-def test_demo_heals_every_fault_and_matches_ground_truth() -> None:
-    rates = FaultRates(drop=0.01, duplicate=0.01, swap=0.01, malformed=0.005, old_snapshot=0.5)
-    streams, _ = run_demo(1500, ["btc_usdt"], seed=11, rates=rates)
-    for s in streams:
-        assert s.faults["drop"] > 0 and s.faults["duplicate"] > 0, s.faults
-        assert s.sync.counts[Decision.GAP] > 0
-        assert s.sync.generation > 1
-        assert s.comparisons > 100
-        assert s.mismatches == 0
+async def test_demo_heals_faults_with_zero_mismatches() -> None:
+    console = Console(file=open("/dev/null", "w"))  # noqa: SIM115
+    summary = await run_demo(
+        4.0, ["btc_usdt", "eth_usdt"], ["btc_usdt"], seed=3, speed=2.0, console=console
+    )
+    assert summary["mismatches"] == 0
+    assert summary["comparisons"] > 20
+    assert summary["faults_injected"], "the demo injects faults"
+    assert summary["subscribe_to_live_s"]["n"] == 3  # every book went LIVE
+    for name, book in summary["books"].items():
+        assert book["comparisons"] > 0, name
+        assert book["events"] > 0, name
 
 
-def test_comparison_detects_a_wrong_book() -> None:
-    stream = build_streams(["btc_usdt"], seed=1)[0]
-    stream.sync.on_snapshot(stream.snapshot(stream.flow.spot_snapshot_result(500)))
-    book = stream.sync.live_book()
-    assert book_equals_truth(book, stream.flow)
-    price = next(iter(book.asks))
-    book.apply([], [[str(price), "123.4"]])
-    assert not book_equals_truth(book, stream.flow)
-
-
-def test_cli_demo_exit_code_and_report(capsys) -> None:
-    assert main(["demo", "--frames", "300", "--symbols", "btc_usdt"]) == 0
-    out = capsys.readouterr().out
-    assert "mismatches: 0" in out
-    assert "futures" in out and "spot" in out
-
-
-def test_console_entry_point_runs() -> None:
+def test_demo_command_exits_0_with_zero_mismatches() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "feeds.cli", "demo", "--frames", "50", "--no-faults"],
+        [
+            sys.executable,
+            "-m",
+            "feeds.cli",
+            "demo",
+            "--seconds",
+            "3",
+            "--spot",
+            "btc_usdt",
+            "--futures",
+            "btc_usdt",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "mismatches: 0" in proc.stdout

@@ -172,7 +172,7 @@ class Simulator:
         self.ws.flush_depth(market, self.t_ms)
         self.ws.push_periodic(market, self.t_ms)
         if faults.stall:
-            self.faults.count(market.venue, market.symbol, "stall_step")
+            self.faults.count(market.venue, market.symbol, "stalled_step")
 
     def book(self, venue: Venue | str, symbol: str) -> BookTruth:
         """The exact book of ``symbol`` on ``venue`` and its last update id (ground truth)."""
