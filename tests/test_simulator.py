@@ -25,11 +25,24 @@ from orderbook import (
     spot_snapshot,
 )
 
-SPOT_ALL = ["depth_update@btc_usdt", "depth@btc_usdt,5", "trade@btc_usdt", "kline@btc_usdt,1m",
-            "ticker@btc_usdt", "tickers"]  # fmt: skip
-FUT_ALL = ["depth_update@btc_usdt,100ms", "depth@btc_usdt,5,1000ms", "trade@btc_usdt",
-           "kline@btc_usdt,1m", "agg_ticker@btc_usdt", "index_price@btc_usdt",
-           "mark_price@btc_usdt", "fund_rate@btc_usdt"]  # fmt: skip
+SPOT_ALL = [
+    "depth_update@btc_usdt",
+    "depth@btc_usdt,5",
+    "trade@btc_usdt",
+    "kline@btc_usdt,1m",
+    "ticker@btc_usdt",
+    "tickers",
+]
+FUT_ALL = [
+    "depth_update@btc_usdt,100ms",
+    "depth@btc_usdt,5,1000ms",
+    "trade@btc_usdt",
+    "kline@btc_usdt,1m",
+    "agg_ticker@btc_usdt",
+    "index_price@btc_usdt",
+    "mark_price@btc_usdt",
+    "fund_rate@btc_usdt",
+]
 
 
 def sim(**kw) -> Simulator:
@@ -74,8 +87,9 @@ async def test_spot_and_futures_sequencing_invariants() -> None:
     async with sim(futures_symbols=["btc_usdt"]) as s:
         async with connect(s.spot_ws_url) as spot, connect(s.futures_ws_url) as fut:
             await subscribe(spot, "spot", ["depth_update@btc_usdt"])
-            await subscribe(fut, "futures", [f"depth_update@btc_usdt,{i}ms"
-                                             for i in (100, 250, 500, 1000)])  # fmt: skip
+            await subscribe(
+                fut, "futures", [f"depth_update@btc_usdt,{i}ms" for i in (100, 250, 500, 1000)]
+            )
             await s.advance(40)
             spot_frames, fut_frames = await drain(spot), await drain(fut)
     events = [parse_depth_update(f, "spot") for f in spot_frames]
@@ -128,8 +142,9 @@ async def test_snapshot_lines_up_with_the_stream(venue: str) -> None:
                 r = await http.get("/v4/public/depth", params={"symbol": "eth_usdt", "limit": 500})
                 snap = spot_snapshot(r.json()["result"], "eth_usdt")
             else:
-                r = await http.get("/future/market/v1/public/depth",
-                                   params={"symbol": "eth_usdt", "level": 500})  # fmt: skip
+                r = await http.get(
+                    "/future/market/v1/public/depth", params={"symbol": "eth_usdt", "level": 500}
+                )
                 snap = futures_snapshot(r.json()["result"], "eth_usdt")
             await s.advance(20)
             for text in await drain(ws):
@@ -206,10 +221,15 @@ def ids(frames: list[str]) -> list[tuple[int, int]]:
         ("reorder_next", lambda f, n: ids(f) != sorted(ids(f)) and len(f) == n),
         ("malformed_next", lambda f, n: (-1, -1) in ids(f)),
         ("unknown_topic_next", lambda f, n: any("mystery_topic" in x for x in f)),
-        ("skip_ids_next", lambda f, n: len(f) == n - 1
-         and any(b[0] != a[1] + 1 for a, b in zip(ids(f), ids(f)[1:], strict=False))),
+        (
+            "skip_ids_next",
+            lambda f, n: (
+                len(f) == n - 1
+                and any(b[0] != a[1] + 1 for a, b in zip(ids(f), ids(f)[1:], strict=False))
+            ),
+        ),
     ],
-)  # fmt: skip
+)
 async def test_each_wire_fault_is_injected_and_counted(knob: str, check) -> None:
     async with sim() as s:
         frames = await spot_stream(s, 10, lambda: s.faults.set("spot", "btc_usdt", **{knob: 1}))
@@ -284,13 +304,46 @@ async def test_every_http_route_answers_its_envelope() -> None:
                 assert body["returnCode"] == 0 and body["error"] is None and "result" in body
         r = await http.get("/v4/public/depth", params={"symbol": "nope_usdt"})
         assert r.status_code == 400 and r.json()["mc"] == "SYMBOL_001"
-        r = await http.get("/future/market/v1/public/q/depth", params={"symbol": "btc_usdt",
-                                                                       "level": "99"})  # fmt: skip
+        r = await http.get(
+            "/future/market/v1/public/q/depth", params={"symbol": "btc_usdt", "level": "99"}
+        )
         assert r.json()["error"]["code"] == "invalid_params"
 
 
 def test_topic_table_covers_the_issue() -> None:
     assert {t for v, t in TOPICS if v is Venue.FUTURES} >= {
-        "depth_update", "depth", "trade", "kline", "agg_ticker", "index_price", "mark_price",
+        "depth_update",
+        "depth",
+        "trade",
+        "kline",
+        "agg_ticker",
+        "index_price",
+        "mark_price",
         "fund_rate",
-    }  # fmt: skip
+    }
+
+
+async def test_faults_switch_at_run_time_from_the_command_line(capsys) -> None:
+    from feeds.cli import main
+
+    async with sim() as s:
+        code = await asyncio.to_thread(
+            main,
+            [
+                "sim-fault",
+                "--url",
+                s.spot_http_url,
+                "spot:btc_usdt:drop_next=2",
+                "futures:eth_usdt:stall=1",
+            ],
+        )
+        assert code == 0
+        assert s.faults.of("spot", "btc_usdt").drop_next == 2
+        assert s.faults.of("futures", "eth_usdt").stall is True
+        code = await asyncio.to_thread(main, ["sim-fault", "--url", s.spot_http_url, "--clear"])
+        assert code == 0 and s.faults.of("futures", "eth_usdt").stall is False
+        code = await asyncio.to_thread(
+            main, ["sim-fault", "--url", s.spot_http_url, "spot:nope:drop=0.5"]
+        )
+        assert code == 1
+    assert '"steps"' in capsys.readouterr().out

@@ -4,8 +4,10 @@
     wexbook sim --fault spot:btc_usdt:drop=0.01 --fault futures:btc_usdt:snapshot_lag=40
 
 Each ``--fault VENUE:SYMBOL:KNOB=VALUE`` switches one knob of
-:class:`feeds.sim.faultset.Faults` on at start (repeatable); from Python,
-``sim.faults.set(...)`` switches them at run time.
+:class:`feeds.sim.faultset.Faults` on at start (repeatable). At run time,
+``wexbook sim-fault --url http://127.0.0.1:PORT spot:btc_usdt:stall=1`` switches
+them (``--clear`` first switches everything off; no fault prints the counters),
+and from Python ``sim.faults.set(...)`` does.
 """
 
 from __future__ import annotations
@@ -74,6 +76,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_fault(args: argparse.Namespace) -> int:
+    """The ``wexbook sim-fault`` command: switch faults of a running simulator."""
+    import httpx
+
+    from .httpside import CONTROL_PATH
+
+    url = args.url.rstrip("/") + CONTROL_PATH
+    with httpx.Client(timeout=10) as client:
+        if args.clear:
+            r = client.post(url, json={"clear": True})
+        for venue, symbol, name, value in args.fault or []:
+            r = client.post(url, json={"venue": venue, "symbol": symbol, name: value})
+            if r.status_code != 200:
+                break
+        if not args.clear and not args.fault:
+            r = client.get(url)
+    print(r.text)
+    return 0 if r.status_code == 200 else 1
+
+
 def register(sub: Any) -> None:
     """Add the ``sim`` subcommand."""
     p = sub.add_parser("sim", help="run the embedded WEX simulator (websocket + HTTP on loopback)")
@@ -87,3 +109,9 @@ def register(sub: Any) -> None:
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
     p.add_argument("--fault", action="append", type=parse_fault, metavar="VENUE:SYMBOL:KNOB=VALUE")
     p.set_defaults(run=run)
+
+    f = sub.add_parser("sim-fault", help="switch faults of a running `wexbook sim` at run time")
+    f.add_argument("--url", required=True, help="the simulator's REST URL (printed at start)")
+    f.add_argument("fault", nargs="*", type=parse_fault, metavar="VENUE:SYMBOL:KNOB=VALUE")
+    f.add_argument("--clear", action="store_true", help="switch every fault off first")
+    f.set_defaults(run=run_fault)

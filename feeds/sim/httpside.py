@@ -230,7 +230,49 @@ def spot_currencies(sim: Simulator, q: dict[str, str]) -> Any:
     }
 
 
+def spot_wallet_currencies(sim: Simulator, q: dict[str, str]) -> Any:
+    names = sorted({part for (v, s) in sim.markets for part in s.split("_") if v is Venue.SPOT})
+    return [
+        {
+            "currency": c.upper(),
+            "supportChains": [
+                {
+                    "chain": f"{c.upper()}-chain",
+                    "depositEnabled": True,
+                    "withdrawEnabled": True,
+                    "withdrawFeeAmount": 0.2,
+                    "withdrawMinAmount": 10,
+                    "depositFeeRate": 0.2,
+                }
+            ],
+        }
+        for c in names
+    ]
+
+
 # -- futures ------------------------------------------------------------------------
+
+
+def fut_symbol_coins(sim: Simulator, q: dict[str, str]) -> Any:
+    return sorted({s.split("_")[1] for (v, s) in sim.markets if v is Venue.FUTURES})
+
+
+def fut_leverage_bracket(sim: Simulator, q: dict[str, str]) -> Any:
+    m = _market(sim, Venue.FUTURES, q)
+    brackets = [
+        {
+            "bracket": n + 1,
+            "maintMarginRate": 0.005 * (n + 1),
+            "maxLeverage": 100 // (n + 1),
+            "maxNominalValue": 100_000 * (n + 1),
+            "maxStartMarginRate": 0.01 * (n + 1),
+            "minLeverage": 1,
+            "startMarginRate": 0.01 * (n + 1),
+            "symbol": m.symbol,
+        }
+        for n in range(3)
+    ]
+    return {"leverageBrackets": brackets, "symbol": m.symbol}
 
 
 def fut_depth_q(sim: Simulator, q: dict[str, str]) -> Any:
@@ -457,6 +499,9 @@ ROUTES: tuple[Route, ...] = (
     Route(_S, "/v4/public/ticker/book", 10, spot_ticker_book),
     Route(_S, "/v4/public/ticker/24h", 10, spot_ticker_24h),
     Route(_S, "/v4/public/currencies", 10, spot_currencies),
+    Route(_S, "/v4/public/wallet/support/currency", 10, spot_wallet_currencies),
+    Route(_F, f"{_FM}/symbol/coins", 10, fut_symbol_coins),
+    Route(_F, f"{_FM}/leverage/bracket/detail", 10, fut_leverage_bracket),
     Route(_F, "/future/public/client", 10, fut_client),
     Route(_F, f"{_FM}/symbol/detail", 10, fut_symbol_detail),
     Route(_F, "/future/market/v3/public/symbol/list", 10, fut_symbol_list),
@@ -480,6 +525,8 @@ ROUTES: tuple[Route, ...] = (
     Route(_F, f"{_FM}/contract/open-interest", 10, fut_open_interest),
 )
 
+#: Run-time fault control (not a WEX endpoint): see ``HttpSide._control``.
+CONTROL_PATH = "/__sim__/faults"
 DEPTH_PATHS = {"/v4/public/depth", f"{_FM}/q/depth", f"{_FM}/depth"}
 
 
@@ -513,6 +560,27 @@ class HttpSide:
         self.app = web.Application()
         for route in ROUTES:
             self.app.router.add_get(route.path, self._make(route))
+        self.app.router.add_get(CONTROL_PATH, self._control)
+        self.app.router.add_post(CONTROL_PATH, self._control)
+
+    async def _control(self, request: web.Request) -> web.Response:
+        """``GET``: injected-fault counters; ``POST {"venue", "symbol", knob: value, ...}``: set
+        knobs (``{"clear": true}`` switches everything off). Loopback clients only."""
+        if request.remote not in ("127.0.0.1", "::1"):
+            return web.Response(status=403, text="the control endpoint is for loopback clients")
+        if request.method == "POST":
+            try:
+                body = orjson.loads(await request.read())
+                if body.pop("clear", False):
+                    self.sim.faults.clear(body.get("venue"), body.get("symbol"))
+                else:
+                    venue, symbol = Venue(body.pop("venue")), body.pop("symbol")
+                    if (venue, symbol) not in self.sim.markets:
+                        raise ValueError(f"no {venue.value} symbol {symbol!r}")
+                    self.sim.faults.set(venue, symbol, **body)
+            except (orjson.JSONDecodeError, KeyError, ValueError, TypeError) as exc:
+                return web.Response(status=400, text=f"bad fault request: {exc}")
+        return web.Response(body=orjson.dumps(self.sim.stats()), content_type="application/json")
 
     def _limited(self, ip: str, route: Route) -> bool:
         limit = self.sim.rate_limits.get(route.path, route.limit) * self.sim.rate_limit_scale
