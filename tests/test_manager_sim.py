@@ -148,3 +148,32 @@ async def test_futures_merged_stream_under_the_pu_rule() -> None:
             assert book.sync.generation == 1
             assert book.sync.sequencer.fu_violations > 0  # fu skips ids; pu chains
             assert book.sync.sequencer.pu_violations == 0
+
+
+async def test_200_symbols_start_and_reconnect_without_a_429_from_the_simulator() -> None:
+    symbols = [f"s{n:03d}_usdt" for n in range(200)]
+    # The simulator enforces the documented 10/s/ip, scaled x10 (and the manager's budget
+    # with it) so that the test takes seconds rather than the real-time 45 s.
+    async with Simulator(
+        auto=False, spot_symbols=symbols, futures_symbols=[], seed=9, rate_limit_scale=10
+    ) as sim:
+        market = MarketClient(sim.spot_http_url, sim.futures_http_url)
+        manager = BookManager(
+            spot_ws_url=sim.spot_ws_url,
+            market=market,
+            snapshot_rate=100,
+            max_concurrent_snapshots=8,
+            connection_options={"backoff_base": 0.01},
+        )
+        async with market, manager:
+            await manager.add_many("spot", symbols)
+            await wait_for(lambda: sum(len(c.subscriptions) for c in sim.ws.clients) == 200)
+            await sim.advance(1)
+            await wait_for(lambda: all(b.sync.is_live for b in manager.books.values()), 20)
+            await manager.connections["spot"].drop()
+            await wait_for(lambda: manager.connections["spot"].connects == 2)
+            await wait_for(lambda: all(b.sync.generation == 2 for b in manager.books.values()), 20)
+            await sim.advance(1)
+            await wait_for(lambda: equals_truth(manager, sim, "spot", "s199_usdt"))
+        assert sim.http.counts["rate_limited"] == 0
+        assert sim.http.counts["requests"] >= 400
