@@ -14,6 +14,7 @@ import pytest
 from feeds.manager import BookManager
 from feeds.rest import MarketClient
 from feeds.sim import Simulator
+from orderbook import BookSyncing
 
 
 async def wait_for(predicate, timeout: float = 8.0) -> None:
@@ -177,3 +178,22 @@ async def test_200_symbols_start_and_reconnect_without_a_429_from_the_simulator(
             await wait_for(lambda: equals_truth(manager, sim, "spot", "s199_usdt"))
         assert sim.http.counts["rate_limited"] == 0
         assert sim.http.counts["requests"] >= 400
+
+
+async def test_reads_raise_while_no_snapshot_can_be_had() -> None:
+    async with Simulator(auto=False, seed=4) as sim:
+        sim.faults.set("spot", "btc_usdt", snapshot_5xx=10**6)
+        market = MarketClient(sim.spot_http_url, sim.futures_http_url)
+        manager = BookManager(spot_ws_url=sim.spot_ws_url, market=market)
+        async with market, manager:
+            await manager.add("spot", "btc_usdt")
+            await wait_for(lambda: sum(len(c.subscriptions) for c in sim.ws.clients) == 1)
+            await sim.advance(3)
+            await wait_for(lambda: sim.faults.total("snapshot_5xx") >= 2)
+            with pytest.raises(BookSyncing, match="btc_usdt"):
+                manager.view("spot", "btc_usdt")
+            view = manager.view("spot", "btc_usdt", allow_stale=True)
+            assert view.state == "syncing" and not view.is_live and view.bids == ()
+            sim.faults.set("spot", "btc_usdt", snapshot_5xx=0)
+            await wait_for(lambda: manager.book("spot", "btc_usdt").sync.is_live, 15)
+            assert manager.view("spot", "btc_usdt").is_live

@@ -57,7 +57,7 @@ async def subscribe(ws, venue: str, params: list[str], rid: str = "1") -> dict:
     return orjson.loads(await ws.recv())
 
 
-async def drain(ws, timeout: float = 0.2) -> list[str]:
+async def drain(ws, timeout: float = 0.3) -> list[str]:
     out = []
     while True:
         try:

@@ -6,12 +6,10 @@ import asyncio
 import threading
 import time
 
-import pytest
 from mini_exchange import MiniExchange
 
 from feeds.rest import MarketClient
 from feeds.threaded import ThreadedBookManager
-from orderbook import BookNotLive
 
 
 class ExchangeThread:
@@ -49,8 +47,6 @@ def test_sync_handle_reads_consistent_views_while_updates_apply() -> None:
             spot_ws_url=ex.url, futures_ws_url=ex.url, market=market, snapshot_rate=1000
         ) as manager:
             book = manager.add("spot", "btc_usdt")
-            with pytest.raises(BookNotLive):
-                book.view()
             wait(lambda: sum(len(t) for t in ex.clients.values()) == 1)
             xt.run(ex.step(3))
             assert book.wait_live(timeout=10)
