@@ -50,6 +50,7 @@ class MiniExchange:
         self.rng = random.Random(seed)
         self._held: dict[str, list[str]] = {}
         self.refuse: set[str] = set()
+        self.answer_pings = True  #: False: a half-dead server that never says pong
         self.snapshot_requests = 0
         #: Snapshot requests allowed in any 1 s window (None: unlimited); beyond it, 429.
         self.snapshot_limit = snapshot_limit
@@ -81,7 +82,8 @@ class MiniExchange:
             async for text in ws:
                 if text == "ping":
                     self.pings += 1
-                    await ws.send("pong")
+                    if self.answer_pings:
+                        await ws.send("pong")
                     continue
                 msg = orjson.loads(text)
                 params = msg["params"]

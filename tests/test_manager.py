@@ -268,3 +268,18 @@ async def test_events_iterator_and_topic_checks() -> None:
                 await manager.subscribe("spot", ["depth@btc_usdt,7"])
             with pytest.raises(MalformedEvent):
                 await manager.subscribe("spot", ["fund_rate@btc_usdt"])
+
+
+async def test_missing_pong_drops_and_reconnects() -> None:
+    async with MiniExchange("futures", ["btc_usdt"]) as ex:
+        ex.answer_pings = False
+        opts = {"ping_interval": 0.05, "pong_timeout": 0.2, "backoff_base": 0.01}
+        async with manager_for(ex, connection_options=opts) as manager:
+            await manager.add("futures", "btc_usdt")
+            conn = manager.connections["futures"]
+            await wait_for(lambda: conn.connects >= 2)
+            assert "heartbeat" in (conn.last_error or "")
+            ex.answer_pings = True
+            connects = conn.connects
+            await asyncio.sleep(0.5)
+            assert conn.connects == connects  # healthy again: no more reconnects
