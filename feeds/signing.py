@@ -141,66 +141,8 @@ def _request_parts(request: httpx.Request) -> tuple[str, str]:
     return query, body
 
 
-class SpotAuth(httpx.Auth):
-    """Signs spot requests (see the module docstring).
-
-    ``clock`` returns the timestamp in milliseconds; pass one corrected by the
-    server-time offset so that ``validate-timestamp`` is never outdated.
-    """
-
-    requires_request_body = True
-
-    def __init__(
-        self,
-        credentials: Credentials,
-        *,
-        algorithm: str = "HmacSHA256",
-        recv_window: int = 5000,
-        header_prefix: str = DEFAULT_PREFIX,
-        clock: Callable[[], int] = now_ms,
-    ) -> None:
-        if algorithm not in ALGORITHMS:
-            raise SigningError(f"unknown algorithm {algorithm!r}")
-        if not 0 < recv_window <= 60_000:
-            raise SigningError("recv_window must be 1..60000 ms (the document's maximum)")
-        self.credentials = credentials
-        self.algorithm = algorithm
-        self.recv_window = recv_window
-        self.prefix = header_prefix
-        self.clock = clock
-
-    def sign_request(self, request: httpx.Request) -> str:
-        """Add the signature headers to ``request``; returns the signed text (for tests)."""
-        p = self.prefix
-        headers = {
-            f"{p}algorithms": self.algorithm,
-            f"{p}appkey": self.credentials.api_key,
-            f"{p}recvwindow": str(self.recv_window),
-            f"{p}timestamp": str(self.clock()),
-        }
-        query, body = _request_parts(request)
-        text = spot_prehash(
-            method=request.method, path=request.url.path, query=query, body=body, headers=headers
-        )
-        request.headers.update(headers)
-        request.headers[f"{p}signature"] = self.credentials.sign(text, self.algorithm)
-        return text
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        self.sign_request(request)
-        yield request
-
-    def __repr__(self) -> str:
-        return f"SpotAuth({self.credentials!r}, algorithm={self.algorithm})"
-
-
-class FuturesAuth(httpx.Auth):
-    """Signs futures requests (see the module docstring).
-
-    The document's futures text carries only appkey and timestamp; a
-    ``recv_window`` or non-default ``algorithm``, when given, are sent as the
-    optional ``validate-recvwindow`` / ``validate-algorithms`` headers.
-    """
+class _SigningAuth(httpx.Auth):
+    """What both venues' signers share: credentials, algorithm, window, prefix, clock."""
 
     requires_request_body = True
 
@@ -225,6 +167,57 @@ class FuturesAuth(httpx.Auth):
 
     def sign_request(self, request: httpx.Request) -> str:
         """Add the signature headers to ``request``; returns the signed text (for tests)."""
+        raise NotImplementedError
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        self.sign_request(request)
+        yield request
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.credentials!r}, algorithm={self.algorithm})"
+
+
+class SpotAuth(_SigningAuth):
+    """Signs spot requests (see the module docstring).
+
+    ``clock`` returns the timestamp in milliseconds; pass one corrected by the
+    server-time offset so that ``validate-timestamp`` is never outdated.
+    ``recv_window`` defaults to the document's 5000 ms.
+    """
+
+    def __init__(
+        self, credentials: Credentials, *, recv_window: int = 5000, **options: Any
+    ) -> None:
+        super().__init__(credentials, recv_window=recv_window, **options)
+
+    def sign_request(self, request: httpx.Request) -> str:
+        """Add the signature headers to ``request``; returns the signed text (for tests)."""
+        p = self.prefix
+        headers = {
+            f"{p}algorithms": self.algorithm,
+            f"{p}appkey": self.credentials.api_key,
+            f"{p}recvwindow": str(self.recv_window),
+            f"{p}timestamp": str(self.clock()),
+        }
+        query, body = _request_parts(request)
+        text = spot_prehash(
+            method=request.method, path=request.url.path, query=query, body=body, headers=headers
+        )
+        request.headers.update(headers)
+        request.headers[f"{p}signature"] = self.credentials.sign(text, self.algorithm)
+        return text
+
+
+class FuturesAuth(_SigningAuth):
+    """Signs futures requests (see the module docstring).
+
+    The document's futures text carries only appkey and timestamp; a
+    ``recv_window`` or non-default ``algorithm``, when given, are sent as the
+    optional ``validate-recvwindow`` / ``validate-algorithms`` headers.
+    """
+
+    def sign_request(self, request: httpx.Request) -> str:
+        """Add the signature headers to ``request``; returns the signed text (for tests)."""
         p, timestamp = self.prefix, str(self.clock())
         query, body = _request_parts(request)
         text = futures_prehash(
@@ -243,10 +236,3 @@ class FuturesAuth(httpx.Auth):
             request.headers[f"{p}algorithms"] = self.algorithm
         request.headers[f"{p}signature"] = self.credentials.sign(text, self.algorithm)
         return text
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        self.sign_request(request)
-        yield request
-
-    def __repr__(self) -> str:
-        return f"FuturesAuth({self.credentials!r}, algorithm={self.algorithm})"

@@ -47,3 +47,15 @@ def futures_event(pu: int, fu: int, u: int, bids=(), asks=()) -> DepthUpdate:
 
 def snapshot(last_id: int, bids=(("32000", "1"),), asks=(("34000", "1"),)) -> DepthSnapshot:
     return DepthSnapshot("btc_usdt", last_id, [list(x) for x in bids], [list(x) for x in asks])
+
+
+async def wait_for(predicate, timeout: float = 8.0) -> None:
+    """Poll ``predicate`` in the running loop until true, or fail after ``timeout`` seconds."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.005)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from helpers import wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mini_exchange import MiniExchange
@@ -12,15 +13,6 @@ from mini_exchange import MiniExchange
 from feeds.manager import BookEvent, BookManager
 from feeds.rest import MarketClient
 from orderbook import BookNotLive, Decision, MalformedEvent, SyncState
-
-
-async def wait_for(predicate, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not predicate():
-        if loop.time() > end:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
 
 
 def manager_for(ex: MiniExchange, **kw) -> BookManager:

@@ -10,20 +10,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from helpers import wait_for
 
 from feeds.manager import BookManager
 from feeds.rest import MarketClient
 from feeds.sim import Simulator
 from orderbook import BookSyncing
-
-
-async def wait_for(predicate, timeout: float = 8.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not predicate():
-        if loop.time() > end:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
 
 
 def equals_truth(manager: BookManager, sim: Simulator, venue: str, symbol: str) -> bool:

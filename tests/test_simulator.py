@@ -97,7 +97,6 @@ async def test_spot_and_futures_sequencing_invariants() -> None:
     for a, b in itertools.pairwise(events):
         assert b.first_id == a.last_id + 1
     fut_events = [parse_depth_update(f, "futures") for f in fut_frames]
-    by_count: dict[int, list[DepthUpdate]] = {}
     # The four streams interleave; split them by following each pu chain.
     chains: list[list[DepthUpdate]] = []
     for e in fut_events:
@@ -111,7 +110,6 @@ async def test_spot_and_futures_sequencing_invariants() -> None:
     assert lengths == [4, 8, 16, 40]  # 1000, 500, 250 and 100 ms over 4 s
     merged = next(c for c in chains if len(c) == 16)
     assert any(e.first_id > e.prev_id + 1 for e in merged), "merged pushes skip ids"
-    del by_count
 
 
 async def test_same_seed_same_frames_and_two_clients_agree() -> None:
