@@ -239,6 +239,8 @@ async def test_stall_keeps_pings_but_stops_depth() -> None:
     async with sim() as s:
         async with connect(s.spot_ws_url) as ws:
             await subscribe(ws, "spot", ["depth_update@btc_usdt"])
+            await s.advance(1)
+            before = parse_depth_update((await drain(ws))[-1], "spot")
             s.faults.set("spot", "btc_usdt", stall=True)
             await s.advance(5)
             await ws.send("ping")
@@ -247,6 +249,11 @@ async def test_stall_keeps_pings_but_stops_depth() -> None:
             await s.advance(1)
             frames = await drain(ws)
     assert len(frames) == 1  # the stalled steps come out merged, chain intact
+    merged = parse_depth_update(frames[0], "spot")
+    assert (
+        merged.first_id == before.last_id + 1
+        and merged.last_id == s.book("spot", "btc_usdt").last_id
+    )
 
 
 async def test_disconnect_after_and_delay() -> None:

@@ -61,6 +61,7 @@ class DepthStream:
 
     interval_ms: int
     prev_u: int
+    futures: bool = False
     first: int | None = None
     last: int = 0
     bids: dict[str, str] = field(default_factory=dict)
@@ -68,9 +69,12 @@ class DepthStream:
     held: str | None = None  #: a frame held back by the reorder fault
 
     def add(self, step: StepResult) -> None:
-        # ``fu`` is the first id of the latest merged update: the ids of the
-        # earlier merged updates are skipped, while ``pu`` still chains.
-        self.first = step.first_id
+        # Futures: ``fu`` is the first id of the latest merged update (the ids of
+        # the earlier merged updates are skipped, while ``pu`` still chains).
+        # Spot has no ``pu``: a merged push (after a stall) keeps ``fi`` at the
+        # first id of the range, so ``fi == previous i + 1`` still holds.
+        if self.first is None or self.futures:
+            self.first = step.first_id
         self.last = step.last_id
         self.bids.update(step.bids)
         self.asks.update(step.asks)
@@ -224,7 +228,9 @@ class WebsocketSide:
             key = (venue, symbol, interval)
             stream = self.streams.get(key)
             if stream is None:
-                stream = self.streams[key] = DepthStream(interval, prev_u=step.first_id - 1)
+                stream = self.streams[key] = DepthStream(
+                    interval, prev_u=step.first_id - 1, futures=venue is Venue.FUTURES
+                )
             if skipped:
                 stream.skip(step)
             else:
