@@ -220,14 +220,22 @@ def spot_ticker_24h(sim: Simulator, q: dict[str, str]) -> Any:
 
 def spot_currencies(sim: Simulator, q: dict[str, str]) -> Any:
     names = sorted({part for (v, s) in sim.markets for part in s.split("_") if v is Venue.SPOT})
-    return {
-        "time": sim.clock_ms(),
-        "version": "sim",
-        "currencies": [
-            {"id": n, "currency": c, "fullName": c.upper(), "weight": 100 - n}
-            for n, c in enumerate(names)
-        ],
-    }
+    return [
+        {
+            "id": n + 1,
+            "currency": c,
+            "fullName": c,
+            "logo": None,
+            "cmcLink": None,
+            "weight": 100 - n,
+            "maxPrecision": 8,
+            "depositStatus": 1,
+            "withdrawStatus": 1,
+            "convertEnabled": 1,
+            "transferEnabled": 1,
+        }
+        for n, c in enumerate(names)
+    ]
 
 
 def spot_wallet_currencies(sim: Simulator, q: dict[str, str]) -> Any:
@@ -329,7 +337,7 @@ def fut_deal(sim: Simulator, q: dict[str, str]) -> Any:
 
 def fut_index(sim: Simulator, q: dict[str, str]) -> Any:
     m = _market(sim, Venue.FUTURES, q)
-    return {"symbol": m.symbol, "price": _f(m.index_price()), "time": sim.clock_ms()}
+    return {"s": m.symbol, "p": _f(m.index_price()), "t": sim.clock_ms()}
 
 
 def fut_indexes(sim: Simulator, q: dict[str, str]) -> Any:
@@ -338,7 +346,7 @@ def fut_indexes(sim: Simulator, q: dict[str, str]) -> Any:
 
 def fut_mark(sim: Simulator, q: dict[str, str]) -> Any:
     m = _market(sim, Venue.FUTURES, q)
-    return {"symbol": m.symbol, "price": _f(m.mark_price()), "time": sim.clock_ms()}
+    return {"s": m.symbol, "p": _f(m.mark_price()), "t": sim.clock_ms()}
 
 
 def fut_marks(sim: Simulator, q: dict[str, str]) -> Any:
@@ -385,31 +393,49 @@ def fut_agg_tickers(sim: Simulator, q: dict[str, str]) -> Any:
     return [_agg(sim, m) for m in _markets(sim, Venue.FUTURES, {})]
 
 
+def _page(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"hasNext": False, "hasPrev": False, "items": items}
+
+
 def fut_funding_rate(sim: Simulator, q: dict[str, str]) -> Any:
     m = _market(sim, Venue.FUTURES, q)
-    now = sim.clock_ms()
-    return {
-        "symbol": m.symbol,
-        "fundingRate": _f(m.funding_rate),
-        "nextCollectionTime": now - now % 28_800_000 + 28_800_000,
+    item = {
         "collectionInternal": 8,
+        "createdTime": sim.clock_ms(),
+        "fundingRate": float(m.funding_rate),
+        "id": 1,
+        "symbol": m.symbol,
     }
+    return _page([item])
 
 
 def fut_funding_record(sim: Simulator, q: dict[str, str]) -> Any:
+    markets = _markets(sim, Venue.FUTURES, q)
+    items = [
+        {
+            "collectionInternal": 28_800,
+            "createdTime": sim.clock_ms(),
+            "fundingRate": float(m.funding_rate),
+            "id": n + 1,
+            "symbol": m.symbol,
+        }
+        for n, m in enumerate(markets)
+    ]
+    return _page(items)
+
+
+def fut_risk_balance(sim: Simulator, q: dict[str, str]) -> Any:
     m = _market(sim, Venue.FUTURES, q)
-    return {
-        "hasPrev": False,
-        "hasNext": False,
-        "items": [
+    return _page(
+        [
             {
-                "id": 1,
-                "symbol": m.symbol,
-                "fundingRate": _f(m.funding_rate),
+                "amount": 1_000_000,
+                "coin": m.symbol.split("_")[1],
                 "createdTime": sim.clock_ms(),
+                "id": 1,
             }
-        ],
-    }
+        ]
+    )
 
 
 def _book_ticker(sim: Simulator, m: SymbolMarket) -> dict[str, Any]:
@@ -433,43 +459,79 @@ def fut_ticker_books(sim: Simulator, q: dict[str, str]) -> Any:
 
 
 def fut_symbol_detail(sim: Simulator, q: dict[str, str]) -> Any:
-    m = _market(sim, Venue.FUTURES, q)
-    return _fut_symbol(m)
+    return _fut_symbol(_market(sim, Venue.FUTURES, q))
 
 
 def _fut_symbol(m: SymbolMarket) -> dict[str, Any]:
+    """A symbol's configuration, with every field of the document's example."""
     base, quote = m.symbol.split("_")
+    cfg = m.flow.config
+    tick = Decimal(1).scaleb(-cfg.price_places)
     return {
-        "symbol": m.symbol,
         "baseCoin": base,
-        "quoteCoin": quote,
+        "baseCoinDisplayPrecision": 4,
+        "baseCoinPrecision": 8,
+        "cnDesc": "",
+        "cnName": m.symbol.upper(),
+        "cnRemark": "",
+        "contractSize": 0.0001,
         "contractType": "PERPETUAL",
-        "pricePrecision": m.flow.config.price_places,
-        "quantityPrecision": m.flow.config.qty_places,
+        "deliveryCompletion": False,
+        "deliveryDate": 0,
+        "deliveryPrice": 0,
+        "depthPrecisionMerge": 5,
+        "enDesc": "",
+        "enName": m.symbol.upper(),
+        "enRemark": "",
+        "initLeverage": 20,
+        "initPositionType": "CROSSED",
+        "isDisplay": True,
+        "isOpenApi": True,
+        "labels": [],
+        "liquidationFee": 0.01,
+        "makerFee": 0.0002,
+        "marketTakeBound": 0.1,
+        "maxEntrusts": 200,
+        "maxNotional": 100_000_000,
+        "maxOpenOrders": 200,
+        "maxPrice": 1_000_000,
+        "minNotional": 5,
+        "minPrice": float(tick),
+        "minQty": 1,
+        "minStepPrice": float(tick),
+        "multiplierDown": 0.1,
+        "multiplierUp": 0.1,
+        "onboardDate": 1_600_000_000_000,
+        "pair": m.symbol,
+        "plates": [],
+        "predictEventParam": "",
+        "predictEventSort": "",
+        "predictEventType": "",
+        "pricePrecision": cfg.price_places,
+        "productType": "perpetual",
+        "quantityPrecision": cfg.qty_places,
+        "quoteCoin": quote,
+        "quoteCoinDisplayPrecision": 2,
+        "quoteCoinPrecision": 8,
         "state": 0,
+        "supportEntrustType": "TAKE_PROFIT,STOP",
+        "supportOrderType": "LIMIT,MARKET",
+        "supportPositionType": "CROSSED,ISOLATED",
+        "supportTimeInForce": "GTC,IOC,FOK,GTX",
+        "symbol": m.symbol,
+        "symbolGroupId": 1,
+        "takerFee": 0.0004,
         "tradeSwitch": True,
+        "underlyingType": "U_BASED",
     }
 
 
 def fut_symbol_list(sim: Simulator, q: dict[str, str]) -> Any:
-    return {"symbols": [_fut_symbol(m) for m in _markets(sim, Venue.FUTURES, {})]}
+    return [{**_fut_symbol(m), "offTime": 0} for m in _markets(sim, Venue.FUTURES, {})]
 
 
 def fut_client(sim: Simulator, q: dict[str, str]) -> Any:
     return {"ip": q.get("_ip", "127.0.0.1")}
-
-
-def fut_risk_balance(sim: Simulator, q: dict[str, str]) -> Any:
-    m = _market(sim, Venue.FUTURES, q)
-    return [
-        {
-            "symbol": m.symbol,
-            "amount": "1000000",
-            "coin": m.symbol.split("_")[1],
-            "id": 1,
-            "createdTime": sim.clock_ms(),
-        }
-    ]
 
 
 def fut_open_interest(sim: Simulator, q: dict[str, str]) -> Any:
@@ -517,7 +579,7 @@ ROUTES: tuple[Route, ...] = (
     Route(_F, f"{_FM}/q/kline", 10, fut_kline),
     Route(_F, f"{_FM}/q/agg-ticker", 10, fut_agg_ticker),
     Route(_F, f"{_FM}/q/agg-tickers", 10, fut_agg_tickers),
-    Route(_F, f"{_FM}/q/funding-rate", 10, fut_funding_rate),
+    Route(_F, f"{_FM}/q/funding-rate", 1, fut_funding_rate),
     Route(_F, f"{_FM}/q/funding-rate-record", 10, fut_funding_record),
     Route(_F, f"{_FM}/q/ticker/book", 10, fut_ticker_book),
     Route(_F, f"{_FM}/q/ticker/books", 10, fut_ticker_books),
