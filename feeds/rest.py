@@ -139,6 +139,14 @@ class MarketClient:
         response = await self._clients[venue].get(path, params=params)
         return unwrap(venue, response)
 
+    async def server_time_ms(self) -> int:
+        """The spot server's clock (``GET /v4/public/time``), in ms."""
+        result = await self.get(Venue.SPOT, "/v4/public/time", {})
+        try:
+            return int(result["serverTime"])
+        except (KeyError, TypeError, ValueError):
+            raise MalformedEvent("server time result lacks serverTime", result) from None
+
     async def depth_snapshot(self, venue: Venue | str, symbol: str) -> DepthSnapshot:
         """The depth snapshot of ``symbol`` on ``venue``, parsed for the core."""
         venue = Venue(venue)
