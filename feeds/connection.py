@@ -149,6 +149,10 @@ class Connection:
             except (OSError, websockets.WebSocketException, TimeoutError) as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("%s connection to %s failed: %s", self.venue, self.url, exc)
+            except Exception as exc:  # a bug downstream must not end the feed for good
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.protocol.counts["handler_errors"] += 1
+                log.exception("%s message handling failed; reconnecting", self.venue)
             finally:
                 if self._ws is not None:
                     self._ws = None

@@ -275,3 +275,27 @@ async def test_missing_pong_drops_and_reconnects() -> None:
             connects = conn.connects
             await asyncio.sleep(0.5)
             assert conn.connects == connects  # healthy again: no more reconnects
+
+
+async def test_a_failing_handler_does_not_end_the_feed() -> None:
+    async with MiniExchange("spot", ["btc_usdt"]) as ex:
+        async with manager_for(ex, connection_options={"backoff_base": 0.01}) as manager:
+            await manager.add("spot", "btc_usdt")
+            await wait_for(lambda: sum(len(t) for t in ex.clients.values()) == 1)
+            conn = manager.connections["spot"]
+            original = manager._on_message
+            calls = {"n": 0}
+
+            def flaky(venue, received) -> None:
+                calls["n"] += 1
+                if calls["n"] == 1:
+                    raise RuntimeError("boom")
+                original(venue, received)
+
+            manager._on_message = flaky  # type: ignore[method-assign]
+            await ex.step(1)
+            await wait_for(lambda: conn.connects == 2)
+            assert conn.protocol.counts["handler_errors"] == 1
+            await wait_for(lambda: sum(len(t) for t in ex.clients.values()) == 1)
+            await ex.step(3)
+            await wait_for(lambda: matches_truth_or_false(manager, ex, "spot"))
