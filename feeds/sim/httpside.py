@@ -191,9 +191,10 @@ def spot_ticker(sim: Simulator, q: dict[str, str]) -> Any:
 
     out = []
     for m in _markets(sim, Venue.SPOT, q):
-        t = _spot_ticker(m, sim.clock_ms())
-        (bp, bq), (ap, aq) = m.best()[0] or (None, None), m.best()[1] or (None, None)
-        out.append({**t, "ap": ap, "aq": aq, "bp": bp, "bq": bq})
+        book = _book_ticker(sim, m)
+        out.append(
+            {**_spot_ticker(m, sim.clock_ms()), **{k: book[k] for k in ("ap", "aq", "bp", "bq")}}
+        )
     return out
 
 
@@ -205,11 +206,7 @@ def spot_ticker_price(sim: Simulator, q: dict[str, str]) -> Any:
 
 
 def spot_ticker_book(sim: Simulator, q: dict[str, str]) -> Any:
-    out = []
-    for m in _markets(sim, Venue.SPOT, q):
-        (bp, bq), (ap, aq) = m.best()[0] or (None, None), m.best()[1] or (None, None)
-        out.append({"s": m.symbol, "t": sim.clock_ms(), "ap": ap, "aq": aq, "bp": bp, "bq": bq})
-    return out
+    return [_book_ticker(sim, m) for m in _markets(sim, Venue.SPOT, q)]
 
 
 def spot_ticker_24h(sim: Simulator, q: dict[str, str]) -> Any:
