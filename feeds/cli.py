@@ -1,8 +1,8 @@
 """The ``wexbook`` command line.
 
 Subcommands register themselves on the parser with a ``register(subparsers)``
-function: ``feeds.demo`` for ``wexbook demo`` (and, as they land, for example
-``feeds.sim.cli`` for ``wexbook sim``).
+function: ``feeds.demo`` (``demo``), ``feeds.watch`` (``watch``) and
+``feeds.sim.command`` (``sim``, ``sim-fault``).
 """
 
 from __future__ import annotations
