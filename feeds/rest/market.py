@@ -1,10 +1,10 @@
-"""REST access for the book manager: depth snapshots, with the venues' envelopes and errors.
+"""REST access for the book manager: depth snapshots (the full facade is :mod:`feeds.rest.client`).
 
 Spot answers ``{"rc": 0, "mc": "SUCCESS", "ma": [], "result": ...}``; futures
 answers ``{"returnCode": 0, "msgInfo": "success", "error": null, "result": ...}``.
-:func:`unwrap` checks either envelope and returns ``result`` or raises
-:class:`ApiError` (with the venue's code and message). HTTP 429 becomes
-:class:`~feeds.scheduler.RateLimited` with the ``Retry-After`` seconds.
+:func:`~feeds.rest.errors.unwrap` checks either envelope and returns ``result`` or raises
+an :class:`~feeds.rest.errors.ApiError` (HTTP 429: ``RateLimitError``, which is also the
+scheduler's :class:`~feeds.scheduler.RateLimited`, with the ``Retry-After`` seconds).
 
 The futures document names two snapshot endpoints: ``q/depth`` (``level``
 1-50, in the endpoint list) and ``depth?level=500`` (in "Orderbook
@@ -18,73 +18,17 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import orjson
 
-from orderbook import DepthSnapshot, MalformedEvent, Venue, WexbookError
+from orderbook import DepthSnapshot, MalformedEvent, Venue
 from orderbook.parse import futures_snapshot, spot_snapshot
 
-from .scheduler import RateLimited
+from .errors import unwrap
 
 SPOT_URL = "https://sapi.wexex.io"
 FUTURES_URL = "https://fapi.wexex.io"
 SPOT_DEPTH_PATH = "/v4/public/depth"
 FUTURES_DEPTH_PATH = "/future/market/v1/public/depth"
 FUTURES_Q_DEPTH_PATH = "/future/market/v1/public/q/depth"
-
-
-class ApiError(WexbookError):
-    """The exchange answered with an error envelope or an HTTP error status."""
-
-    def __init__(self, message: str, *, status: int, code: object = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-
-def unwrap(venue: Venue | str, response: httpx.Response) -> Any:
-    """The ``result`` of a venue's envelope, or :class:`ApiError` / :class:`RateLimited`."""
-    venue = Venue(venue)
-    if response.status_code == 429:
-        raise RateLimited(f"429 from {response.request.url.path}", _retry_after(response.headers))
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        raise ApiError(
-            f"HTTP {response.status_code} from {response.request.url.path}: not JSON",
-            status=response.status_code,
-        ) from None
-    if type(body) is not dict:
-        raise ApiError("response is not a JSON object", status=response.status_code)
-    if venue is Venue.SPOT:
-        code, ok = body.get("rc"), body.get("rc") == 0
-        message = body.get("mc")
-    else:
-        code, ok = body.get("returnCode"), body.get("returnCode") == 0
-        error = body.get("error")
-        message = (error or {}).get("msg") if isinstance(error, dict) else None
-        message = message or body.get("msgInfo")
-        if isinstance(error, dict) and error.get("code"):
-            code = error.get("code")
-    if response.status_code >= 400 or not ok:
-        raise ApiError(
-            f"{venue.value} {response.request.url.path}: HTTP {response.status_code}, "
-            f"code {code!r}, {message!r}",
-            status=response.status_code,
-            code=code,
-        )
-    if "result" not in body:
-        raise ApiError("envelope has no result", status=response.status_code)
-    return body["result"]
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    value = headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 class MarketClient:
