@@ -36,12 +36,28 @@ class ServerClock:
         for _ in range(samples):
             before = self.local_ms()
             server = await fetch_server_ms()
-            after = self.local_ms()
-            rtt = after - before
-            offset = server - (before + after) // 2
-            if best is None or rtt < best[0]:
-                best = (rtt, offset)
-        assert best is not None
+            best = self._keep(best, before, server, self.local_ms())
+        return self._settle(best)
+
+    def sync_blocking(self, fetch_server_ms: Callable[[], int], samples: int = 3) -> int:
+        """:meth:`sync` for blocking code: ``fetch_server_ms`` is a plain function."""
+        best: tuple[float, int] | None = None
+        for _ in range(samples):
+            before = self.local_ms()
+            server = fetch_server_ms()
+            best = self._keep(best, before, server, self.local_ms())
+        return self._settle(best)
+
+    @staticmethod
+    def _keep(
+        best: tuple[float, int] | None, before: int, server: int, after: int
+    ) -> tuple[float, int]:
+        sample = (after - before, server - (before + after) // 2)
+        return sample if best is None or sample[0] < best[0] else best
+
+    def _settle(self, best: tuple[float, int] | None) -> int:
+        if best is None:
+            raise ValueError("no clock samples")
         self.round_trip_ms, self.offset_ms = best
         self.synced_at = time.monotonic()
         return self.offset_ms

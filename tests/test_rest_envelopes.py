@@ -7,7 +7,7 @@ import httpx
 import orjson
 import pytest
 
-from feeds.rest import FUTURES_Q_DEPTH_PATH, ApiError, MarketClient
+from feeds.rest import FUTURES_Q_DEPTH_PATH, ApiError, MarketClient, SymbolError
 from feeds.scheduler import RateLimited
 
 SPOT_OK = {
@@ -62,8 +62,8 @@ async def test_futures_q_depth_is_selectable_and_checked() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "venue", "code"),
     [
-        (200, {"rc": 1, "mc": "SYMBOL_001", "ma": [], "result": None}, "spot", 1),
-        (400, {"rc": 1, "mc": "PARAMETER_001", "ma": []}, "spot", 1),
+        (200, {"rc": 1, "mc": "SYMBOL_001", "ma": [], "result": None}, "spot", "SYMBOL_001"),
+        (400, {"rc": 1, "mc": "PARAMETER_001", "ma": []}, "spot", "PARAMETER_001"),
         (
             200,
             {"returnCode": 1, "msgInfo": "failure",
@@ -79,6 +79,10 @@ async def test_error_envelopes(status: int, body: dict, venue: str, code: object
         with pytest.raises(ApiError) as info:
             await c.depth_snapshot(venue, "nope_usdt")
     assert info.value.code == code and info.value.status == status
+    assert info.value.raw == orjson.dumps(body)
+    if code in ("SYMBOL_001", "invalid_symbol"):  # known codes: their class and documented text
+        assert isinstance(info.value, SymbolError)
+        assert info.value.documented in ("Symbol not exist", "The trading pair does not exist")
 
 
 async def test_429_carries_retry_after_and_5xx_is_an_api_error() -> None:

@@ -137,7 +137,7 @@ def _in_enum(value: Any, allowed: tuple[str, ...]) -> bool:
 class PreparedCall:
     """What goes on the wire for one call: method, filled path, query pairs, exact body."""
 
-    operation: Operation
+    operation: Operation | None  #: ``None`` for a request outside the table
     method: str
     path: str
     query: tuple[tuple[str, str], ...]
@@ -207,7 +207,7 @@ class Operation:
         where = f"{self.venue} {self.name} ({self.method} {self.path})"
         values: dict[str, Any] = {}
         for key, value in arguments.items():
-            name = key if key in self.by_name else self.aliases.get(key, _camel(key))
+            name = key if key in self.by_name else self.aliases.get(key, _camel(key.rstrip("_")))
             if name not in self.by_name:
                 known = ", ".join(self.by_name) or "none"
                 raise ParameterError(f"{where}: unknown parameter {key!r} (documented: {known})")
