@@ -11,6 +11,15 @@
 from .exchange import BookTruth
 from .faultset import FaultBoard, Faults
 from .flow import FlowConfig, OrderFlow
-from .simulator import Simulator
+from .simulator import DEMO_API_KEY, DEMO_SECRET, Simulator
 
-__all__ = ["BookTruth", "FaultBoard", "Faults", "FlowConfig", "OrderFlow", "Simulator"]
+__all__ = [
+    "DEMO_API_KEY",
+    "DEMO_SECRET",
+    "BookTruth",
+    "FaultBoard",
+    "Faults",
+    "FlowConfig",
+    "OrderFlow",
+    "Simulator",
+]

@@ -28,7 +28,13 @@ from aiohttp import web
 
 from orderbook import Venue
 
+from ..rest.errors import ParameterError
+from ..rest.spec import Operation
+from ..rest.table import OPERATIONS
+from .auth import AuthFailure, verify
 from .exchange import SymbolMarket
+from .trading import DeskError
+from .tradingroutes import answer, check_arguments
 
 if TYPE_CHECKING:
     from .simulator import Simulator
@@ -121,7 +127,7 @@ def _f(value: Decimal) -> str:
 
 
 def spot_time(sim: Simulator, q: dict[str, str]) -> Any:
-    return {"serverTime": sim.clock_ms()}
+    return {"serverTime": sim.server_time_ms()}
 
 
 def spot_client(sim: Simulator, q: dict[str, str]) -> Any:
@@ -619,6 +625,9 @@ class HttpSide:
         self.app = web.Application()
         for route in ROUTES:
             self.app.router.add_get(route.path, self._make(route))
+        for op in OPERATIONS:
+            if op.signed:
+                self.app.router.add_route(op.method, op.path, self._make_signed(op))
         self.app.router.add_get(CONTROL_PATH, self._control)
         self.app.router.add_post(CONTROL_PATH, self._control)
 
@@ -643,7 +652,71 @@ class HttpSide:
 
     def _limited(self, ip: str, route: Route) -> bool:
         limit = self.sim.rate_limits.get(route.path, route.limit) * self.sim.rate_limit_scale
-        hits = self._hits.setdefault((ip, route.path), deque())
+        return self._hit((ip, route.path), limit)
+
+    def _reply(self, venue: Venue, status: int, error: ParamError) -> web.Response:
+        self.counts["errors"] += 1
+        headers = {"Retry-After": "1"} if status == 429 else None
+        return web.Response(
+            status=status,
+            headers=headers,
+            body=envelope(venue, error=error),
+            content_type="application/json",
+        )
+
+    def _make_signed(self, op: Operation) -> Callable[[web.Request], Any]:
+        """A handler for one signed operation (see :mod:`feeds.sim.tradingroutes`)."""
+        venue = Venue(op.venue)
+        limit = op.rate_limits[0][0] if op.rate_limits else 10
+
+        async def handle(request: web.Request) -> web.Response:
+            self.counts["requests"] += 1
+            self.counts["signed"] = self.counts.get("signed", 0) + 1
+            body = await request.read()
+            query = list(request.query.items())
+            try:
+                key = verify(
+                    venue,
+                    method=request.method,
+                    path=request.path,
+                    query=query,
+                    body=body,
+                    headers=request.headers,
+                    keys=self.sim.api_keys,
+                    now_ms=self.sim.server_time_ms(),
+                    prefix=self.sim.header_prefix,
+                )
+            except AuthFailure as exc:
+                self.counts["auth_failures"] = self.counts.get("auth_failures", 0) + 1
+                return self._reply(venue, exc.status, ParamError(exc.code, str(exc)))
+            scaled = limit * self.sim.rate_limit_scale
+            if self._hit(("key:" + key.api_key, op.method + " " + op.path), scaled):
+                self.counts["rate_limited"] += 1
+                return self._reply(venue, 429, ParamError("TOO_MANY_REQUESTS", "rate limit"))
+            args: dict[str, Any] = dict(query)
+            args.update(request.match_info)
+            try:
+                if body:
+                    parsed = orjson.loads(body)
+                    if isinstance(parsed, list) and any(p.location == "array" for p in op.params):
+                        args["orders"] = parsed
+                    elif isinstance(parsed, dict):
+                        args.update(parsed)
+                    else:
+                        raise ParameterError("the body must be a JSON object")
+                args = check_arguments(op, args)
+                result = answer(self.sim, op, self.sim.desk.accounts[key.account], args)
+            except (orjson.JSONDecodeError, ParameterError) as exc:
+                return self._reply(venue, 400, ParamError(*_bad(venue, "request", str(exc))))
+            except DeskError as exc:
+                return self._reply(venue, 200, ParamError(exc.code, str(exc)))
+            return web.Response(body=envelope(venue, result), content_type="application/json")
+
+        return handle
+
+    def _hit(self, key: tuple[str, str], limit: float) -> bool:
+        """Record a request in the one-second window of ``key``; ``True`` when over ``limit``."""
+        hits = self._hits.setdefault(key, deque())
         now = time.monotonic()
         while hits and now - hits[0] >= 1.0:
             hits.popleft()

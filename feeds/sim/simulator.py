@@ -27,12 +27,17 @@ from websockets.asyncio.server import serve
 
 from orderbook import Venue
 
+from .auth import ApiKey
 from .exchange import BookTruth, SymbolMarket
 from .faultset import FaultBoard
 from .httpside import HttpSide, SnapshotFault
+from .trading import Desk
 from .wsside import WebsocketSide
 
 DEFAULT_SYMBOLS = ("btc_usdt", "eth_usdt")
+#: The demo key pair the API document prints ("Signature generation"): the simulator's default.
+DEMO_API_KEY = "3976eb88-76d0-4f6e-a6b2-a57980770085"
+DEMO_SECRET = "bc6630d0231fda5cd98794f52c4998659beda290"
 
 
 class Simulator:
@@ -54,6 +59,9 @@ class Simulator:
         rate_limits: dict[str, int] | None = None,
         rate_limit_scale: float = 1.0,
         start_ms: int | None = None,
+        api_keys: dict[str, str] | None = None,
+        clock_skew_ms: int = 0,
+        header_prefix: str = "validate-",
     ) -> None:
         self.seed = seed
         self.host = host
@@ -72,8 +80,15 @@ class Simulator:
                 market = SymbolMarket.create(venue, symbol, seed * 1000 + n, index)
                 self.markets[venue, symbol] = market
                 n += 1
+        #: API key -> its secret; each key trades for an account of its own.
+        keys = api_keys if api_keys is not None else {DEMO_API_KEY: DEMO_SECRET}
+        self.api_keys = {k: ApiKey(k, v, f"account-{n}") for n, (k, v) in enumerate(keys.items())}
+        #: How far the exchange's clock runs ahead of this machine's (for AUTH_105 tests).
+        self.clock_skew_ms = clock_skew_ms
+        self.header_prefix = header_prefix
         self.t_ms = 0  #: simulated time, in ms since start
         self.steps = 0
+        self.desk = Desk(self, self.api_keys)
         self.ws = WebsocketSide(self)
         self.http = HttpSide(self)
         self._ws_server: Any = None
@@ -137,6 +152,11 @@ class Simulator:
     def now(self) -> float:
         """Monotonic seconds (heartbeat bookkeeping)."""
         return time.monotonic()
+
+    def server_time_ms(self) -> int:
+        """The exchange's wall clock in ms (``/v4/public/time``, signed-request windows):
+        this machine's clock plus ``clock_skew_ms``."""
+        return time.time_ns() // 1_000_000 + self.clock_skew_ms
 
     def clock_ms(self) -> int:
         """Epoch milliseconds stamped into payloads: start time plus simulated time."""

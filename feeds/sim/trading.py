@@ -1,0 +1,652 @@
+"""The simulator's trading side: accounts, balances, orders, fills, positions.
+
+One :class:`Desk` per simulator. Orders fill against the simulated book at the
+moment they arrive: a MARKET order, or the crossing part of a LIMIT order, walks
+the opposite side level by level (exact ``Decimal`` arithmetic); the rest of a GTC
+LIMIT order rests (its funds frozen) until cancelled; IOC cancels the rest, FOK
+fills all or nothing, GTX (post only) is rejected if it would cross. Fills do not
+consume the public book (the simulated flow stays deterministic for market-data
+tests); resting orders are not filled later by the random flow.
+
+Spot: balances per currency (``free``/``frozen``), a taker fee of 0.1% of the
+quote amount, paid in the quote currency. Futures (USDT-M): a wallet balance in
+USDT, positions per ``(symbol, LONG|SHORT)`` in contracts, margin = notional /
+leverage (20 by default), taker fee 0.04%, realized profit on closing fills.
+
+Every change is published to ``listeners`` as ``(venue, account, topic, data)``
+with the private websocket payloads of the API document (spot ``order``,
+``trade``, ``balance``; futures ``order``, ``trade``, ``balance``, ``position``).
+
+Handlers take the checked arguments of one operation and return its ``result``;
+:class:`DeskError` carries the venue's error code.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from orderbook import Venue
+
+from .auth import ApiKey
+
+if TYPE_CHECKING:
+    from .simulator import Simulator
+
+SPOT_FEE = Decimal("0.001")
+FUTURES_FEE = Decimal("0.0004")
+CONTRACT_SIZE = Decimal("0.0001")
+QTY_STEP = Decimal("0.00000001")  #: spot quantities bought by quote amount are cut to 8 places
+DEFAULT_LEVERAGE = 20
+SPOT_START = {"usdt": Decimal(1_000_000)}
+SPOT_START_BASE = Decimal(100)
+FUTURES_START = Decimal(1_000_000)
+TOKEN_TTL_MS = 2 * 24 * 3600 * 1000  # spot ws-token: "valid for 2 days"
+LISTEN_KEY_TTL_MS = 8 * 3600 * 1000  # futures listen key: "valid time is 8 hours"
+
+Listener = Callable[[Venue, str, str, dict[str, Any]], None]
+
+
+class DeskError(Exception):
+    """A refused trading request: ``code`` is the venue's error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _s(value: Decimal) -> str:
+    text = format(value.normalize(), "f") if value else "0"
+    return text
+
+
+@dataclass(slots=True)
+class Fill:
+    price: Decimal
+    qty: Decimal
+
+
+@dataclass(slots=True)
+class Order:
+    """One order of either venue (futures quantities are contracts)."""
+
+    venue: Venue
+    account: str
+    order_id: int
+    symbol: str
+    side: str
+    type: str
+    time_in_force: str
+    price: Decimal | None
+    qty: Decimal | None
+    quote_qty: Decimal | None
+    created: int
+    client_order_id: str | None = None
+    position_side: str | None = None
+    executed: Decimal = Decimal(0)
+    quote_done: Decimal = Decimal(0)
+    fee: Decimal = Decimal(0)
+    state: str = "NEW"
+    updated: int = 0
+    frozen: Decimal = Decimal(0)  #: spot funds frozen for the resting part
+    leverage: int = DEFAULT_LEVERAGE
+
+    @property
+    def open(self) -> bool:
+        return self.state in ("NEW", "PARTIALLY_FILLED")
+
+    @property
+    def avg_price(self) -> Decimal:
+        if not self.executed:
+            return Decimal(0)
+        size = self.executed * (CONTRACT_SIZE if self.venue is Venue.FUTURES else 1)
+        return self.quote_done / size
+
+    def spot_view(self) -> dict[str, Any]:
+        base, quote = self.symbol.split("_")
+        left = (self.qty - self.executed) if self.qty is not None and self.open else Decimal(0)
+        return {
+            "symbol": self.symbol,
+            "orderId": str(self.order_id),
+            "clientOrderId": self.client_order_id,
+            "baseCurrency": base,
+            "quoteCurrency": quote,
+            "side": self.side,
+            "type": self.type,
+            "timeInForce": self.time_in_force,
+            "price": _s(self.price) if self.price is not None else None,
+            "origQty": _s(self.qty) if self.qty is not None else None,
+            "origQuoteQty": _s(self.quote_qty) if self.quote_qty is not None else None,
+            "executedQty": _s(self.executed),
+            "leavingQty": _s(left),
+            "tradeBase": _s(self.executed),
+            "tradeQuote": _s(self.quote_done),
+            "avgPrice": _s(self.avg_price),
+            "fee": _s(self.fee),
+            "feeCurrency": quote,
+            "state": self.state,
+            "time": self.created,
+            "ip": "127.0.0.1",
+            "updatedTime": self.updated or self.created,
+        }
+
+    def futures_view(self) -> dict[str, Any]:
+        notional = (self.qty or 0) * CONTRACT_SIZE * (self.price or 0)
+        return {
+            "orderId": str(self.order_id),
+            "clientOrderId": self.client_order_id,
+            "symbol": self.symbol,
+            "contractSize": float(CONTRACT_SIZE),
+            "orderType": self.type,
+            "orderSide": self.side,
+            "positionSide": self.position_side,
+            "positionType": "CROSSED",
+            "timeInForce": self.time_in_force,
+            "price": _s(self.price or Decimal(0)),
+            "origQty": _s(self.qty or Decimal(0)),
+            "avgPrice": _s(self.avg_price),
+            "executedQty": _s(self.executed),
+            "marginFrozen": _s(notional / self.leverage if self.open else Decimal(0)),
+            "remark": None,
+            "sourceId": None,
+            "sourceType": "DEFAULT",
+            "leverage": self.leverage,
+            "openPrice": None,
+            "state": self.state,
+            "createdTime": self.created,
+            "updatedTime": self.updated or self.created,
+            "welfareAccount": False,
+            "triggerPriceType": None,
+            "triggerProfitPrice": None,
+            "profitDelegateOrderType": None,
+            "profitDelegateTimeInForce": None,
+            "profitDelegatePrice": None,
+            "triggerStopPrice": None,
+            "stopDelegateOrderType": None,
+            "stopDelegateTimeInForce": None,
+            "stopDelegatePrice": None,
+            "markPrice": None,
+            "desc": None,
+        }
+
+
+@dataclass(slots=True)
+class Position:
+    symbol: str
+    side: str  #: LONG or SHORT
+    size: Decimal = Decimal(0)  #: contracts
+    entry: Decimal = Decimal(0)
+    realized: Decimal = Decimal(0)
+    leverage: int = DEFAULT_LEVERAGE
+
+    def view(self) -> dict[str, Any]:
+        margin = self.size * CONTRACT_SIZE * self.entry / self.leverage
+        return {
+            "symbol": self.symbol,
+            "contractType": "PERPETUAL",
+            "positionType": "CROSSED",
+            "positionSide": self.side,
+            "positionSize": _s(self.size),
+            "closeOrderSize": "0",
+            "availableCloseSize": _s(self.size),
+            "realizedProfit": _s(self.realized),
+            "entryPrice": _s(self.entry),
+            "isolatedMargin": _s(margin),
+            "openOrderMarginFrozen": "0",
+            "underlyingType": "U_BASED",
+            "leverage": self.leverage,
+        }
+
+
+@dataclass
+class Account:
+    """One simulated account: spot balances, a futures wallet, orders, fills, positions."""
+
+    name: str
+    account_id: int
+    spot: dict[str, list[Decimal]] = field(default_factory=dict)  #: currency -> [free, frozen]
+    wallet: Decimal = FUTURES_START
+    positions: dict[tuple[str, str], Position] = field(default_factory=dict)
+    trades: list[dict[str, Any]] = field(default_factory=list)
+    leverage: dict[tuple[str, str], int] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=dict)  #: ws token / listen key -> expiry ms
+
+
+class Desk:
+    """Accounts and order handling of a :class:`~feeds.sim.simulator.Simulator`."""
+
+    def __init__(self, sim: Simulator, keys: dict[str, ApiKey]) -> None:
+        self.sim = sim
+        self.keys = keys
+        self.accounts: dict[str, Account] = {}
+        self.orders: dict[int, Order] = {}
+        self.listeners: list[Listener] = []
+        self._ids = itertools.count(537_993_219_009_398_400)  # ids beyond 2**53, as on WEX
+        for n, key in enumerate(keys.values()):
+            if key.account not in self.accounts:
+                self.accounts[key.account] = self._new_account(key.account, 100_000 + n)
+
+    def _new_account(self, name: str, account_id: int) -> Account:
+        account = Account(name, account_id)
+        account.spot = {c: [q, Decimal(0)] for c, q in SPOT_START.items()}
+        for venue, symbol in self.sim.markets:
+            if venue is Venue.SPOT:
+                account.spot.setdefault(symbol.split("_")[0], [SPOT_START_BASE, Decimal(0)])
+        return account
+
+    # -- shared ----------------------------------------------------------------------
+
+    def now(self) -> int:
+        return self.sim.server_time_ms()
+
+    def publish(self, venue: Venue, account: Account, topic: str, data: dict[str, Any]) -> None:
+        for listener in list(self.listeners):
+            listener(venue, account.name, topic, data)
+
+    def account_of_token(self, venue: Venue, token: str) -> Account | None:
+        """The account a live ws token / listen key belongs to, or ``None``."""
+        for account in self.accounts.values():
+            expiry = account.tokens.get(f"{venue.value}:{token}")
+            if expiry is not None and expiry > self.now():
+                return account
+        return None
+
+    def new_token(self, venue: Venue, account: Account) -> str:
+        ttl = TOKEN_TTL_MS if venue is Venue.SPOT else LISTEN_KEY_TTL_MS
+        token = secrets.token_hex(16)
+        account.tokens[f"{venue.value}:{token}"] = self.now() + ttl
+        return token
+
+    def expire_tokens(self, account_name: str | None = None) -> int:
+        """Invalidate every token and listen key (of one account): for renewal tests."""
+        n = 0
+        for account in self.accounts.values():
+            if account_name in (None, account.name):
+                n += len(account.tokens)
+                account.tokens.clear()
+        return n
+
+    def _market(self, venue: Venue, symbol: str) -> Any:
+        market = self.sim.markets.get((venue, symbol))
+        if market is None:
+            if venue is Venue.SPOT:
+                raise DeskError("SYMBOL_001", "Symbol not exist")
+            raise DeskError("invalid_symbol", "The trading pair does not exist")
+        return market
+
+    def _order(self, account: Account, venue: Venue, order_id: Any) -> Order:
+        try:
+            order = self.orders.get(int(order_id))
+        except (TypeError, ValueError):
+            order = None
+        if order is None or order.account != account.name or order.venue is not venue:
+            if venue is Venue.SPOT:
+                raise DeskError("ORDER_005", "Order not exist")
+            raise DeskError("invalid_order", "Order ID does not exist")
+        return order
+
+    def _levels(self, venue: Venue, symbol: str, side: str) -> list[tuple[Decimal, Decimal]]:
+        truth = self._market(venue, symbol).truth()
+        if side == "BUY":
+            return sorted(truth.asks.items())
+        return sorted(truth.bids.items(), reverse=True)
+
+    @staticmethod
+    def _walk(
+        levels: list[tuple[Decimal, Decimal]],
+        side: str,
+        limit: Decimal | None,
+        qty: Decimal | None,
+        budget: Decimal | None,
+        unit: Decimal = Decimal(1),
+    ) -> list[Fill]:
+        """Fills taking ``levels`` until ``qty`` (or the quote ``budget``) or ``limit``."""
+        fills: list[Fill] = []
+        for price, available in levels:
+            if limit is not None and (price > limit if side == "BUY" else price < limit):
+                break
+            if qty is not None:
+                take = min(qty, available / unit)
+                if unit != 1:
+                    take = take.to_integral_value(rounding="ROUND_FLOOR")
+                qty -= take
+            else:
+                assert budget is not None
+                take = min(available, (budget / price).quantize(QTY_STEP, rounding="ROUND_DOWN"))
+                budget -= take * price
+            if take > 0:
+                fills.append(Fill(price, take))
+            if (qty is not None and qty <= 0) or (budget is not None and budget < price * QTY_STEP):
+                break
+        return fills
+
+    # -- spot ------------------------------------------------------------------------
+
+    def _balance(self, account: Account, currency: str) -> list[Decimal]:
+        return account.spot.setdefault(currency, [Decimal(0), Decimal(0)])
+
+    def _push_balance(self, account: Account, currency: str, symbol: str) -> None:
+        free, frozen = self._balance(account, currency)
+        data = {
+            "a": str(account.account_id),
+            "t": self.now(),
+            "c": currency,
+            "b": _s(free + frozen),
+            "f": _s(frozen),
+            "z": "SPOT",
+            "s": symbol,
+        }
+        self.publish(Venue.SPOT, account, "balance", data)
+
+    def _push_spot_order(self, account: Account, order: Order) -> None:
+        view = order.spot_view()
+        data = {
+            "s": order.symbol,
+            "bc": view["baseCurrency"],
+            "qc": view["quoteCurrency"],
+            "t": order.updated or order.created,
+            "ct": order.created,
+            "i": view["orderId"],
+            "ci": order.client_order_id,
+            "st": order.state,
+            "sd": order.side,
+            "tp": order.type,
+            "oq": view["origQty"],
+            "oqq": view["origQuoteQty"],
+            "eq": view["executedQty"],
+            "lq": view["leavingQty"],
+            "p": view["price"],
+            "ap": view["avgPrice"],
+            "f": view["fee"],
+        }
+        self.publish(Venue.SPOT, account, "order", data)
+
+    def spot_submit(self, account: Account, args: dict[str, Any]) -> Order:
+        symbol = args["symbol"]
+        self._market(Venue.SPOT, symbol)
+        side, kind, tif = args["side"].upper(), args["type"].upper(), args["timeInForce"].upper()
+        price = Decimal(args["price"]) if args.get("price") is not None else None
+        qty = Decimal(args["quantity"]) if args.get("quantity") is not None else None
+        quote_qty = Decimal(args["quoteQty"]) if args.get("quoteQty") is not None else None
+        if kind == "LIMIT" and (price is None or qty is None):
+            raise DeskError("PARAMETER_001", "LIMIT orders need price and quantity")
+        if kind == "MARKET" and side == "BUY" and (quote_qty is None or qty is not None):
+            raise DeskError("PARAMETER_001", "a MARKET BUY needs quoteQty and no quantity")
+        if kind == "MARKET" and side == "SELL" and (qty is None or quote_qty is not None):
+            raise DeskError("PARAMETER_001", "a MARKET SELL needs quantity and no quoteQty")
+        for value in (price, qty, quote_qty):
+            if value is not None and value <= 0:
+                raise DeskError("ORDER_008", "The order price or quantity precision is abnormal")
+        base, quote = symbol.split("_")
+        need = (qty * price if kind == "LIMIT" else quote_qty) if side == "BUY" else qty
+        pay = self._balance(account, quote if side == "BUY" else base)
+        assert need is not None
+        if pay[0] < need:
+            raise DeskError("ORDER_002", "Insufficient funds")
+        now = self.now()
+        order = Order(
+            Venue.SPOT, account.name, next(self._ids), symbol, side, kind, tif, price, qty,
+            quote_qty, now, args.get("clientOrderId"),
+        )  # fmt: skip
+        levels = self._levels(Venue.SPOT, symbol, side)
+        fills = self._walk(levels, side, price, qty, quote_qty if qty is None else None)
+        filled = sum((f.qty for f in fills), Decimal(0))
+        if tif == "GTX" and fills:
+            order.state, fills = "REJECTED", []
+        elif tif == "FOK" and qty is not None and filled < qty:
+            order.state, fills = "CANCELED", []
+        self.orders[order.order_id] = order
+        self._apply_spot_fills(account, order, fills)
+        if order.state in ("NEW", "PARTIALLY_FILLED"):
+            done = (qty is not None and order.executed >= qty) or (
+                qty is None and quote_qty is not None and order.quote_done >= quote_qty
+            )
+            if done:
+                order.state = "FILLED"
+            elif kind == "MARKET" or tif in ("IOC", "FOK"):
+                order.state = "CANCELED" if not order.executed else "PARTIALLY_FILLED"
+                order.state = "CANCELED" if tif != "GTC" or kind == "MARKET" else order.state
+            else:  # a resting LIMIT order: freeze what it still needs
+                assert qty is not None and price is not None
+                rest = qty - order.executed
+                order.frozen = rest * price if side == "BUY" else rest
+                pay = self._balance(account, quote if side == "BUY" else base)
+                pay[0] -= order.frozen
+                pay[1] += order.frozen
+                self._push_balance(account, quote if side == "BUY" else base, symbol)
+        order.updated = now
+        self._push_spot_order(account, order)
+        return order
+
+    def _apply_spot_fills(self, account: Account, order: Order, fills: list[Fill]) -> None:
+        base, quote = order.symbol.split("_")
+        for fill in fills:
+            amount = fill.qty * fill.price
+            fee = amount * SPOT_FEE
+            b, q = self._balance(account, base), self._balance(account, quote)
+            if order.side == "BUY":
+                q[0] -= amount + fee
+                b[0] += fill.qty
+            else:
+                b[0] -= fill.qty
+                q[0] += amount - fee
+            order.executed += fill.qty
+            order.quote_done += amount
+            order.fee += fee
+            order.state = "PARTIALLY_FILLED"
+            trade = {
+                "s": order.symbol,
+                "i": next(self._ids),
+                "t": self.now(),
+                "oi": order.order_id,
+                "p": _s(fill.price),
+                "q": _s(fill.qty),
+                "v": _s(amount),
+                "b": order.side == "SELL",
+                "tm": 1,
+            }
+            account.trades.append({"venue": "spot", "fee": _s(fee), **trade})
+            self.publish(Venue.SPOT, account, "trade", trade)
+        if fills:
+            self._push_balance(account, base, order.symbol)
+            self._push_balance(account, quote, order.symbol)
+
+    def spot_cancel(self, account: Account, order: Order) -> None:
+        if not order.open:
+            raise DeskError("ORDER_004", "No transaction")
+        base, quote = order.symbol.split("_")
+        currency = quote if order.side == "BUY" else base
+        pay = self._balance(account, currency)
+        pay[0] += order.frozen
+        pay[1] -= order.frozen
+        order.frozen = Decimal(0)
+        order.state = "CANCELED"
+        order.updated = self.now()
+        self._push_balance(account, currency, order.symbol)
+        self._push_spot_order(account, order)
+
+    def spot_update(self, account: Account, order: Order, price: Any, quantity: Any) -> None:
+        """Re-price a resting LIMIT order: cancel and re-freeze (no new fills)."""
+        if not order.open or order.type != "LIMIT":
+            raise DeskError("SYMBOL_007", "The trading pair does not support order modification")
+        new_price, new_qty = Decimal(price), Decimal(quantity)
+        base, quote = order.symbol.split("_")
+        currency = quote if order.side == "BUY" else base
+        pay = self._balance(account, currency)
+        rest = new_qty - order.executed
+        need = rest * new_price if order.side == "BUY" else rest
+        if rest <= 0 or pay[0] + order.frozen < need:
+            raise DeskError("ORDER_002", "Insufficient funds")
+        pay[0] += order.frozen - need
+        pay[1] += need - order.frozen
+        order.frozen, order.price, order.qty = need, new_price, new_qty
+        order.updated = self.now()
+        self._push_spot_order(account, order)
+
+    # -- futures -----------------------------------------------------------------------
+
+    def _push_futures_order(self, account: Account, order: Order) -> None:
+        view = order.futures_view()
+        data = {k: view[k] for k in (
+            "symbol", "orderId", "origQty", "avgPrice", "price", "executedQty", "orderSide",
+            "timeInForce", "positionSide", "marginFrozen", "sourceType", "leverage",
+            "positionType", "orderType", "state", "createdTime",
+        )}  # fmt: skip
+        data["type"] = "ORDER"
+        self.publish(Venue.FUTURES, account, "order", data)
+
+    def _push_wallet(self, account: Account) -> None:
+        data = {
+            "coin": "usdt",
+            "underlyingType": 1,
+            "walletBalance": _s(account.wallet),
+            "openOrderMarginFrozen": "0",
+            "isolatedMargin": "0",
+            "crossedMargin": _s(self.margin(account)),
+        }
+        self.publish(Venue.FUTURES, account, "balance", data)
+
+    def margin(self, account: Account) -> Decimal:
+        return sum((p.size * CONTRACT_SIZE * p.entry / p.leverage
+                    for p in account.positions.values()), Decimal(0))  # fmt: skip
+
+    def futures_create(self, account: Account, args: dict[str, Any]) -> Order:
+        symbol = args["symbol"]
+        self._market(Venue.FUTURES, symbol)
+        side, kind = args["orderSide"].upper(), args["orderType"].upper()
+        position_side = args["positionSide"].upper()
+        tif = (args.get("timeInForce") or ("IOC" if kind == "MARKET" else "GTC")).upper()
+        qty = Decimal(args["origQty"])
+        if qty <= 0 or qty != qty.to_integral_value():
+            raise DeskError("invalid_quantity", "origQty must be an integer")
+        price = Decimal(args["price"]) if args.get("price") is not None else None
+        if kind == "LIMIT" and price is None:
+            raise DeskError("invalid_price", "Invalid price setting")
+        closing = (side == "SELL") == (position_side == "LONG")
+        position = account.positions.get((symbol, position_side))
+        if closing and (position is None or position.size < qty):
+            raise DeskError("more_than_available", "Exceeds available quantity")
+        leverage = account.leverage.get((symbol, position_side), DEFAULT_LEVERAGE)
+        now = self.now()
+        order = Order(
+            Venue.FUTURES, account.name, next(self._ids), symbol, side, kind, tif, price, qty,
+            None, now, args.get("clientOrderId"), position_side, leverage=leverage,
+        )  # fmt: skip
+        levels = self._levels(Venue.FUTURES, symbol, side)
+        fills = self._walk(levels, side, price, qty, None, unit=CONTRACT_SIZE)
+        filled = sum((f.qty for f in fills), Decimal(0))
+        if tif == "GTX" and fills:
+            order.state, fills = "REJECTED", []
+        elif tif == "FOK" and filled < qty:
+            order.state, fills = "CANCELED", []
+        if not closing and fills:
+            cost = sum((f.qty * CONTRACT_SIZE * f.price for f in fills), Decimal(0)) / leverage
+            if cost > account.wallet - self.margin(account):
+                raise DeskError("insufficient_balance", "Insufficient balance")
+        self.orders[order.order_id] = order
+        self._apply_futures_fills(account, order, fills, closing)
+        if order.state in ("NEW", "PARTIALLY_FILLED"):
+            if order.executed >= qty:
+                order.state = "FILLED"
+            elif kind == "MARKET" or tif in ("IOC", "FOK"):
+                order.state = "CANCELED"
+        order.updated = now
+        self._push_futures_order(account, order)
+        return order
+
+    def _apply_futures_fills(
+        self, account: Account, order: Order, fills: list[Fill], closing: bool
+    ) -> None:
+        if not fills:
+            return
+        key = (order.symbol, order.position_side or "LONG")
+        position = account.positions.setdefault(
+            key, Position(order.symbol, key[1], leverage=order.leverage)
+        )
+        for fill in fills:
+            notional = fill.qty * CONTRACT_SIZE * fill.price
+            fee = notional * FUTURES_FEE
+            account.wallet -= fee
+            if closing:
+                direction = 1 if position.side == "LONG" else -1
+                pnl = (fill.price - position.entry) * fill.qty * CONTRACT_SIZE * direction
+                position.realized += pnl
+                account.wallet += pnl
+                position.size -= fill.qty
+            else:
+                total = position.size + fill.qty
+                position.entry = (position.entry * position.size + fill.price * fill.qty) / total
+                position.size = total
+            order.executed += fill.qty
+            order.quote_done += notional
+            order.fee += fee
+            order.state = "PARTIALLY_FILLED"
+            trade = {
+                "orderId": str(order.order_id),
+                "clientOrderId": order.client_order_id,
+                "price": _s(fill.price),
+                "quantity": _s(fill.qty),
+                "marginUnfrozen": "0",
+                "timestamp": self.now(),
+                "symbol": order.symbol,
+                "orderSide": order.side,
+                "positionSide": order.position_side,
+                "isMaker": False,
+                "fee": float(fee),
+            }
+            account.trades.append({"venue": "futures", "execId": str(next(self._ids)), **trade})
+            self.publish(Venue.FUTURES, account, "trade", trade)
+        self.publish(Venue.FUTURES, account, "position", position.view())
+        if position.size == 0:
+            del account.positions[key]
+        self._push_wallet(account)
+
+    def futures_cancel(self, account: Account, order: Order) -> None:
+        if not order.open:
+            raise DeskError("invalid_order", "Order ID does not exist")
+        order.state = "CANCELED"
+        order.updated = self.now()
+        self._push_futures_order(account, order)
+
+    def futures_close_all(self, account: Account) -> bool:
+        for (symbol, side), position in list(account.positions.items()):
+            closing_side = "SELL" if side == "LONG" else "BUY"
+            self.futures_create(account, {
+                "symbol": symbol, "orderSide": closing_side, "orderType": "MARKET",
+                "positionSide": side, "origQty": position.size,
+            })  # fmt: skip
+        return True
+
+    def open_orders(self, account: Account, venue: Venue, symbol: str | None = None) -> list[Order]:
+        return [
+            o
+            for o in self.orders.values()
+            if o.account == account.name and o.venue is venue and o.open
+            and (symbol in (None, "") or o.symbol == symbol)
+        ]  # fmt: skip
+
+    def all_orders(self, account: Account, venue: Venue, symbol: str | None = None) -> list[Order]:
+        return [
+            o
+            for o in self.orders.values()
+            if o.account == account.name and o.venue is venue
+            and (symbol in (None, "") or o.symbol == symbol)
+        ]  # fmt: skip
+
+
+def parse_batch(value: Any) -> list[dict[str, Any]]:
+    """Futures ``create-batch``'s ``list``: a JSON text of orders (or already a list)."""
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise DeskError("invalid_params", "list is not a JSON array") from None
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise DeskError("invalid_params", "list must be a JSON array of orders")
+    return value
