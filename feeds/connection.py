@@ -45,6 +45,7 @@ class Connection:
         backoff_max: float = 15.0,
         open_timeout: float = 10.0,
         rng: random.Random | None = None,
+        **protocol_options: Any,
     ) -> None:
         self.venue = Venue(venue)
         self.url = url
@@ -58,6 +59,7 @@ class Connection:
             dead_after=dead_after,
             pong_timeout=pong_timeout,
             now=loop_time(),
+            **protocol_options,
         )
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,8 +78,14 @@ class FeedProtocol:
         dead_after: float | None = None,
         pong_timeout: float = 10.0,
         now: float = 0.0,
+        parse: Callable[[str | bytes, Venue], Push] = parse_push,
+        request_fields: dict[str, Any] | None = None,
     ) -> None:
         self.venue = Venue(venue)
+        #: Turns a push's text into a :class:`~feeds.topics.Push` (private streams differ).
+        self.parse = parse
+        #: Extra fields of every (un)subscribe request (the spot private ``listenKey``).
+        self.request_fields = request_fields if request_fields is not None else {}
         window = SERVER_PING_WINDOW[self.venue]
         self.ping_interval = ping_interval if ping_interval is not None else window / 3
         self.dead_after = dead_after if dead_after is not None else window
@@ -101,7 +108,8 @@ class FeedProtocol:
         if self.venue is Venue.FUTURES:
             method = method.upper()
         self._requests[request_id] = (method, tuple(params))
-        return orjson.dumps({"method": method, "params": params, "id": request_id}).decode()
+        request = {"method": method, "params": params, **self.request_fields, "id": request_id}
+        return orjson.dumps(request).decode()
 
     def subscribe(self, params: list[str]) -> str:
         """The text of a subscribe request for ``params`` (e.g. ``["depth_update@btc_usdt"]``)."""
@@ -165,7 +173,7 @@ class FeedProtocol:
         if type(msg) is dict and "topic" not in msg and "code" in msg:
             return self._ack(msg, text)
         try:
-            push = parse_push(text, self.venue)
+            push = self.parse(text, self.venue)
         except UnknownTopic as exc:
             return self._bad("unknown_topic", str(exc), text)
         except MalformedEvent as exc:

@@ -339,7 +339,7 @@ def _from_data(cls: type, data: Any, raw: object) -> Any:
     for f in dataclasses.fields(cls):
         meta = f.metadata
         key = meta["wire"]
-        if key not in data:
+        if key not in data or (data[key] is None and meta["optional"]):
             if meta["optional"]:
                 continue
             raise MalformedEvent(f"{cls.__name__}: field {key!r} is missing", raw)

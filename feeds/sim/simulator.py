@@ -98,6 +98,7 @@ class Simulator:
         #: Epoch ms of simulated time 0 (fixed in tests for byte-identical frames).
         self._start_ms = int(time.time() * 1000) if start_ms is None else start_ms
         self.spot_ws_url = self.futures_ws_url = ""
+        self.spot_private_url = self.futures_user_url = ""
         self.spot_http_url = self.futures_http_url = ""
 
     # -- lifecycle -------------------------------------------------------------------
@@ -117,6 +118,8 @@ class Simulator:
         port = self._ws_server.sockets[0].getsockname()[1]
         self.spot_ws_url = f"ws://{self.host}:{port}/public"
         self.futures_ws_url = f"ws://{self.host}:{port}/ws/market"
+        self.spot_private_url = f"ws://{self.host}:{port}/private"
+        self.futures_user_url = f"ws://{self.host}:{port}/ws/user"
         self._runner = web.AppRunner(self.http.app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.http_port)
@@ -227,5 +230,6 @@ class Simulator:
             "steps": self.steps,
             "websocket": dict(self.ws.counts),
             "http": dict(self.http.counts),
+            "private": dict(self.ws.private.counts),
             "faults": {"/".join(k): v for k, v in sorted(self.faults.counts.items())},
         }

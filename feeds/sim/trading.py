@@ -404,8 +404,9 @@ class Desk:
         self.orders[order.order_id] = order
         self._apply_spot_fills(account, order, fills)
         if order.state in ("NEW", "PARTIALLY_FILLED"):
+            dust = fills[-1].price * QTY_STEP if fills else Decimal(0)  # budget left unspendable
             done = (qty is not None and order.executed >= qty) or (
-                qty is None and quote_qty is not None and order.quote_done >= quote_qty
+                qty is None and quote_qty is not None and quote_qty - order.quote_done < dust
             )
             if done:
                 order.state = "FILLED"

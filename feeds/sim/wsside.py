@@ -31,6 +31,7 @@ from orderbook import Venue
 
 from ..topics import TOPICS, TopicSpec
 from .exchange import StepResult, SymbolMarket
+from .privateside import PRIVATE_PATHS, PrivateSide
 
 if TYPE_CHECKING:
     from .simulator import Simulator
@@ -112,11 +113,15 @@ class WebsocketSide:
         self.clients: set[Client] = set()
         self.streams: dict[tuple[Venue, str, int], DepthStream] = {}
         self.counts: dict[str, int] = {"connections": 0, "bad_requests": 0, "timeouts": 0}
+        self.private = PrivateSide(sim)
 
     # -- connections ---------------------------------------------------------------
 
     async def handler(self, ws: ServerConnection) -> None:
         path = ws.request.path.split("?")[0] if ws.request else ""
+        if path in PRIVATE_PATHS:
+            await self.private.handler(ws, PRIVATE_PATHS[path])
+            return
         venue = PATHS.get(path)
         if venue is None:
             await ws.close(code=1008, reason=f"unknown path {path}")
