@@ -426,7 +426,7 @@ class WexClient(_ClientMixin):
             try:
                 return self._send_once(namespace, op, call, auth)
             except (ApiError, TransportError) as exc:
-                if auth is not None and core.outdated(exc) and not resynced:
+                if auth is not None and core.sync_time and core.outdated(exc) and not resynced:
                     resynced = True
                     self._try_sync_time()
                     continue
@@ -563,7 +563,7 @@ class AsyncWexClient(_ClientMixin):
             try:
                 return await self._send_once(namespace, op, call, auth)
             except (ApiError, TransportError) as exc:
-                if auth is not None and core.outdated(exc) and not resynced:
+                if auth is not None and core.sync_time and core.outdated(exc) and not resynced:
                     resynced = True
                     await self._try_sync_time(force=True)
                     continue
