@@ -130,7 +130,7 @@ def arguments(op: Operation, context: Context) -> dict[str, Any]:
     return {
         name: generic_value(param)
         for name, param in op.by_name.items()
-        if param.required or name == "symbol" and op.venue == "futures" and "kline" in op.name
+        if param.required or (name == "symbol" and op.venue == "futures" and "kline" in op.name)
     }
 
 

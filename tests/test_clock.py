@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from feeds.clock import ServerClock
 from feeds.rest import MarketClient
 from feeds.sim import Simulator
@@ -11,13 +9,13 @@ from feeds.sim import Simulator
 
 async def test_offset_to_a_skewed_server_clock() -> None:
     skew = -7_000  # the server is 7 s behind: unsynced timestamps would be refused
-    async with Simulator(auto=False, start_ms=int(time.time() * 1000) + skew) as sim:
+    async with Simulator(auto=False, clock_skew_ms=skew) as sim:
         async with MarketClient(sim.spot_http_url, sim.futures_http_url) as market:
             clock = ServerClock()
             offset = await clock.sync(market.server_time_ms)
             assert abs(offset - skew) < 250
             assert clock.round_trip_ms is not None and clock.round_trip_ms < 250
-            server_now = sim.clock_ms()
+            server_now = sim.server_time_ms()
             assert abs(clock() - server_now) < 250
 
 

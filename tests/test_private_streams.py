@@ -49,7 +49,8 @@ async def test_spot_round_trip() -> None:
             fills = [f for f in _of(events, SpotFillEvent) if f.order_id == order_id]
             assert sum(f.qty for f in fills) == Decimal("0.5")
             queried = await client.spot.get_order(orderId=order_id)
-            assert queried["state"] == "FILLED" and Decimal(queried["executedQty"]) == Decimal("0.5")
+            assert queried["state"] == "FILLED"
+            assert Decimal(queried["executedQty"]) == Decimal("0.5")
             book = sim.book("spot", "btc_usdt")
             price = str(min(book.bids) - 50)
             resting = await client.spot.submit_order(

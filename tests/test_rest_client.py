@@ -24,6 +24,7 @@ from feeds.rest.client import AsyncWexClient, WexClient
 from feeds.rest.table import OPERATIONS
 from feeds.signing import ALGORITHMS, Credentials, SigningError, SpotAuth
 from feeds.sim import DEMO_API_KEY, DEMO_SECRET, Simulator
+from feeds.sim.tradingroutes import EXAMPLES
 from tests.rest_harness import Context, arguments, simulator_thread
 
 
@@ -62,6 +63,19 @@ def test_every_operation_sync(op: Any, sim: Simulator, client: WexClient) -> Non
     assert sim.http.counts["requests"] > requests  # it reached the simulator
     if op.signed:
         assert sim.http.counts.get("signed", 0) > signed  # and was verified there
+    if result != []:  # an empty list (no trades yet) has no shape to compare
+        assert shape(result) == shape(EXAMPLES[op.key]) or not shape(EXAMPLES[op.key]), op.key
+
+
+def shape(value: Any) -> Any:
+    """The field names of a result (of its first item or page item), or its JSON type."""
+    if isinstance(value, dict) and isinstance(value.get("items"), list) and value["items"]:
+        return (frozenset(value), shape(value["items"][0]))
+    if isinstance(value, list):
+        return shape(value[0]) if value else None
+    if isinstance(value, dict):
+        return frozenset(value)
+    return None  # scalars: the document's examples print placeholders ("", {}, true)
 
 
 async def test_every_operation_async(sim: Simulator) -> None:
@@ -227,7 +241,7 @@ def test_transport_error_is_wrapped() -> None:
 def test_signed_call_without_credentials(sim: Simulator) -> None:
     with WexClient(spot_url=sim.spot_http_url) as anonymous:
         assert "serverTime" in anonymous.spot.get_server_time()
-        with pytest.raises(SigningError, match="spot.get_balances is signed"):
+        with pytest.raises(SigningError, match=r"spot\.get_balances is signed"):
             anonymous.spot.get_balances()
 
 

@@ -81,10 +81,10 @@ def spot_get(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
 
 def spot_query(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
     if a.get("orderId") is not None:
-        return desk._order(acct, _S, a["orderId"]).spot_view()
+        return like("spot.query_order", desk._order(acct, _S, a["orderId"]).spot_view())
     for order in desk.all_orders(acct, _S):
         if a.get("clientOrderId") and order.client_order_id == a["clientOrderId"]:
-            return order.spot_view()
+            return like("spot.query_order", order.spot_view())
     raise DeskError("ORDER_005", "Order not exist")
 
 
