@@ -58,7 +58,8 @@ class PrivateSide:
         client = PrivateClient(ws, venue, self.sim.now())
         self.clients.add(client)
         self.counts["connections"] += 1
-        watchdog = asyncio.create_task(self._heartbeat_watch(client))
+        # the public side's watchdog: it needs only ``ws``, ``venue`` and ``last_ping``
+        watchdog = asyncio.create_task(self.sim.ws.heartbeat_watch(client))  # type: ignore[arg-type]
         try:
             async for text in ws:
                 await self._on_text(client, text)
@@ -67,14 +68,6 @@ class PrivateSide:
         finally:
             self.clients.discard(client)
             watchdog.cancel()
-
-    async def _heartbeat_watch(self, client: PrivateClient) -> None:
-        timeout = self.sim.ping_timeouts[client.venue]
-        while True:
-            await asyncio.sleep(min(1.0, timeout / 4))
-            if self.sim.now() - client.last_ping > timeout:
-                await client.ws.close(code=1000, reason="no ping")
-                return
 
     async def _reply(self, client: PrivateClient, request_id: Any, code: int, msg: str) -> None:
         with contextlib.suppress(ConnectionClosed):

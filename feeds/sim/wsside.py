@@ -130,7 +130,7 @@ class WebsocketSide:
         self.clients.add(client)
         self.counts["connections"] += 1
         sender = asyncio.create_task(self._sender(client))
-        watchdog = asyncio.create_task(self._heartbeat_watch(client))
+        watchdog = asyncio.create_task(self.heartbeat_watch(client))
         try:
             async for text in ws:
                 await self._on_text(client, text)
@@ -152,7 +152,8 @@ class WebsocketSide:
                 return
             client.sent += 1
 
-    async def _heartbeat_watch(self, client: Client) -> None:
+    async def heartbeat_watch(self, client: Client) -> None:
+        """Close ``client``'s connection when it sent no ping for the venue's window."""
         timeout = self.sim.ping_timeouts[client.venue]
         while True:
             await asyncio.sleep(min(1.0, timeout / 4))
