@@ -19,7 +19,7 @@ import json
 from typing import Any
 
 from .faultset import FAULT_NAMES, Faults
-from .simulator import DEFAULT_SYMBOLS, Simulator
+from .simulator import DEFAULT_SYMBOLS, DEMO_API_KEY, Simulator
 
 
 def parse_fault(text: str) -> tuple[str, str, str, Any]:
@@ -57,7 +57,11 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
         print(f"spot websocket    {sim.spot_ws_url}")
         print(f"futures websocket {sim.futures_ws_url}")
         print(f"spot REST         {sim.spot_http_url}")
-        print(f"futures REST      {sim.futures_http_url}", flush=True)
+        print(f"futures REST      {sim.futures_http_url}")
+        print(f"spot private      {sim.spot_private_url}")
+        print(f"futures user      {sim.futures_user_url}")
+        print(f"API key           {DEMO_API_KEY} (secret: feeds.sim.DEMO_SECRET)")
+        print("", flush=True)
         with contextlib.suppress(asyncio.CancelledError):
             if args.seconds is None:
                 await asyncio.Event().wait()

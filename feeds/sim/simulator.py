@@ -7,6 +7,13 @@
         truth = sim.book("spot", "btc_usdt")      # exact book and its last update id
         sim.faults.set("spot", "btc_usdt", drop_next=1)
 
+Trading side: signed REST requests are verified (``auth.py``; the default key pair
+is the document's demo pair, :data:`DEMO_API_KEY` / :data:`DEMO_SECRET`), accounts,
+orders, fills and positions live in :class:`~feeds.sim.trading.Desk`, and account
+events go to the private websockets (``/private``, ``/ws/user``; ``privateside.py``).
+``clock_skew_ms`` sets how far the exchange's clock (``/v4/public/time``, the
+signed-request window) runs from this machine's.
+
 Time is simulated in steps of 100 ms: every step each market changes once
 (consuming at least one update id) and the streams whose interval boundary
 falls in that step push. In ``auto`` mode a background task steps every
