@@ -143,11 +143,6 @@ class PreparedCall:
     query: tuple[tuple[str, str], ...]
     body: bytes | None
 
-    @property
-    def content_type(self) -> str:
-        """``application/json`` (the document's header for both venues' JSON bodies)."""
-        return "application/json"
-
 
 @dataclass(frozen=True)
 class Operation:
