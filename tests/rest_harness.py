@@ -9,15 +9,14 @@ client (a resting order to cancel, a position to close...).
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 from feeds.rest.spec import Operation, Param
 from feeds.sim import Simulator
+from feeds.sim.background import simulator_thread
+
+__all__ = ["Context", "arguments", "generic_value", "simulator_thread"]
 
 NAMED = {
     "symbol": "btc_usdt",
@@ -132,35 +131,3 @@ def arguments(op: Operation, context: Context) -> dict[str, Any]:
         for name, param in op.by_name.items()
         if param.required or (name == "symbol" and op.venue == "futures" and "kline" in op.name)
     }
-
-
-@contextmanager
-def simulator_thread(**options: Any) -> Iterator[Simulator]:
-    """A :class:`Simulator` serving from a background thread (for synchronous clients)."""
-    box: dict[str, Any] = {}
-    ready, stop = threading.Event(), threading.Event()
-
-    async def serve() -> None:
-        async with Simulator(**options) as sim:
-            box["sim"] = sim
-            ready.set()
-            while not stop.is_set():
-                await asyncio.sleep(0.02)
-
-    def run() -> None:
-        try:
-            asyncio.run(serve())
-        except BaseException as exc:  # surfaced below instead of hanging the test
-            box["error"] = exc
-            ready.set()
-
-    thread = threading.Thread(target=run, name="simulator", daemon=True)
-    thread.start()
-    ready.wait(30)
-    if "error" in box:
-        raise box["error"]
-    try:
-        yield box["sim"]
-    finally:
-        stop.set()
-        thread.join(10)

@@ -4,7 +4,11 @@
 - :mod:`feeds.sim.exchange`: a symbol's market state (trades, candles, undo history).
 - :mod:`feeds.sim.faultset`: the fault knobs and their counters.
 - :mod:`feeds.sim.wsside` / :mod:`feeds.sim.httpside`: the two servers' protocols.
-- :mod:`feeds.sim.simulator`: :class:`Simulator`, which runs them (``async with``).
+- :mod:`feeds.sim.auth`, :mod:`feeds.sim.trading`, :mod:`feeds.sim.tradingroutes`,
+  :mod:`feeds.sim.privateside`: the trading side (signature checks, accounts, orders,
+  fills, positions, private streams).
+- :mod:`feeds.sim.simulator`: :class:`Simulator`, which runs them (``async with``);
+  :mod:`feeds.sim.background`: the same in a background thread, for synchronous code.
 - :mod:`feeds.sim.command`: ``wexbook sim``.
 """
 
