@@ -73,18 +73,27 @@ NAMESPACES = {"spot": "spot", "futures": "futures", "coin_futures": "futures"}
 FUTURES_IP_PER_MINUTE = 1000
 
 
+_BY_NAME: dict[str, dict[str, Operation]] = {}
+_BY_ROUTE: dict[tuple[str, str, str], Operation] = {}
+for _op in OPERATIONS:
+    _BY_NAME.setdefault(_op.venue, {})[_op.name] = _op
+    _BY_ROUTE[_op.venue, _op.method, _op.path] = _op
+
+
 def operations(venue: str) -> dict[str, Operation]:
     """The table's operations of ``venue`` (``spot`` or ``futures``), by name."""
-    return {o.name: o for o in OPERATIONS if o.venue == venue}
+    return _BY_NAME.get(venue, {})
 
 
 def find_operation(venue: str, method: str, path: str) -> Operation | None:
-    """The table row for ``method path`` on ``venue``, if the document has one."""
-    table_venue = NAMESPACES.get(venue, venue)
-    for o in OPERATIONS:
-        if o.venue == table_venue and o.method == method.upper() and o.path == path:
-            return o
-    return None
+    """The table row for ``method path`` on ``venue`` (or namespace), if the document has one."""
+    return _BY_ROUTE.get((NAMESPACES.get(venue, venue), method.upper(), path))
+
+
+def resolve(key: str) -> tuple[str, Operation]:
+    """``"coin_futures.create_order"`` -> the namespace and its table row."""
+    namespace, _, name = key.partition(".")
+    return namespace, operations(NAMESPACES[namespace])[name]
 
 
 class _Core:
@@ -157,9 +166,21 @@ class _Core:
             return min(2.0, 0.1 * 2**attempt) * (0.5 + random.random())
         return None
 
-    @staticmethod
-    def outdated(exc: Exception) -> bool:
-        return isinstance(exc, ApiError) and exc.code == "AUTH_105"
+    def after_failure(
+        self, call: PreparedCall, signed: bool, exc: Exception, attempt: int, resynced: bool
+    ) -> float | str:
+        """What to do after a failed attempt: ``"resync"`` (the clock, then send again), or
+        the seconds to wait before a retry; re-raises ``exc`` when neither applies."""
+        outdated = isinstance(exc, ApiError) and exc.code == "AUTH_105"
+        if signed and self.sync_time and outdated and not resynced:
+            return "resync"
+        delay = self.retryable(call.method, exc, attempt)
+        if delay is None:
+            self.stats["errors"] += 1
+            raise exc
+        self.stats["retries"] += 1
+        log.info("retrying %s %s in %.2fs after %s", call.method, call.path, delay, exc)
+        return delay
 
 
 def _describe(op: Operation) -> str:
@@ -387,9 +408,7 @@ class WexClient(_ClientMixin):
 
     def call(self, key: str, **arguments: Any) -> Any:
         """Call an operation by its table key, e.g. ``call("spot.submit_order", ...)``."""
-        namespace, _, name = key.partition(".")
-        op = operations(NAMESPACES[namespace])[name]
-        return self.call_operation(namespace, op, arguments)
+        return self.call_operation(*resolve(key), arguments)
 
     def request(
         self,
@@ -426,18 +445,13 @@ class WexClient(_ClientMixin):
             try:
                 return self._send_once(namespace, op, call, auth)
             except (ApiError, TransportError) as exc:
-                if auth is not None and core.sync_time and core.outdated(exc) and not resynced:
-                    resynced = True
-                    self._try_sync_time()
-                    continue
-                delay = core.retryable(call.method, exc, attempt)
-                if delay is None:
-                    core.stats["errors"] += 1
-                    raise
+                step = core.after_failure(call, auth is not None, exc, attempt, resynced)
+            if step == "resync":
+                resynced = True
+                self._try_sync_time()
+            else:
                 attempt += 1
-                core.stats["retries"] += 1
-                log.info("retrying %s %s in %.2fs after %s", call.method, call.path, delay, exc)
-                time.sleep(delay)
+                time.sleep(step)
 
     def _send_once(
         self, namespace: str, op: Operation | None, call: PreparedCall, auth: Any
@@ -525,9 +539,7 @@ class AsyncWexClient(_ClientMixin):
 
     async def call(self, key: str, **arguments: Any) -> Any:
         """Call an operation by its table key, e.g. ``await call("futures.create_order", ...)``."""
-        namespace, _, name = key.partition(".")
-        op = operations(NAMESPACES[namespace])[name]
-        return await self.call_operation(namespace, op, arguments)
+        return await self.call_operation(*resolve(key), arguments)
 
     async def request(
         self,
@@ -563,18 +575,13 @@ class AsyncWexClient(_ClientMixin):
             try:
                 return await self._send_once(namespace, op, call, auth)
             except (ApiError, TransportError) as exc:
-                if auth is not None and core.sync_time and core.outdated(exc) and not resynced:
-                    resynced = True
-                    await self._try_sync_time(force=True)
-                    continue
-                delay = core.retryable(call.method, exc, attempt)
-                if delay is None:
-                    core.stats["errors"] += 1
-                    raise
+                step = core.after_failure(call, auth is not None, exc, attempt, resynced)
+            if step == "resync":
+                resynced = True
+                await self._try_sync_time(force=True)
+            else:
                 attempt += 1
-                core.stats["retries"] += 1
-                log.info("retrying %s %s in %.2fs after %s", call.method, call.path, delay, exc)
-                await asyncio.sleep(delay)
+                await asyncio.sleep(step)
 
     async def _send_once(
         self, namespace: str, op: Operation | None, call: PreparedCall, auth: Any

@@ -621,7 +621,9 @@ class HttpSide:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
         self._hits: dict[tuple[str, str], deque[float]] = {}
-        self.counts: dict[str, int] = {"requests": 0, "rate_limited": 0, "errors": 0}
+        self.counts: dict[str, int] = {
+            "requests": 0, "rate_limited": 0, "errors": 0, "signed": 0, "auth_failures": 0
+        }  # fmt: skip
         self.app = web.Application()
         for route in ROUTES:
             self.app.router.add_get(route.path, self._make(route))
@@ -671,7 +673,7 @@ class HttpSide:
 
         async def handle(request: web.Request) -> web.Response:
             self.counts["requests"] += 1
-            self.counts["signed"] = self.counts.get("signed", 0) + 1
+            self.counts["signed"] += 1
             body = await request.read()
             query = list(request.query.items())
             try:
@@ -687,7 +689,7 @@ class HttpSide:
                     prefix=self.sim.header_prefix,
                 )
             except AuthFailure as exc:
-                self.counts["auth_failures"] = self.counts.get("auth_failures", 0) + 1
+                self.counts["auth_failures"] += 1
                 return self._reply(venue, exc.status, ParamError(exc.code, str(exc)))
             scaled = limit * self.sim.rate_limit_scale
             if self._hit(("key:" + key.api_key, op.method + " " + op.path), scaled):

@@ -62,8 +62,7 @@ class DeskError(Exception):
 
 
 def _s(value: Decimal) -> str:
-    text = format(value.normalize(), "f") if value else "0"
-    return text
+    return format(value.normalize(), "f") if value else "0"
 
 
 @dataclass(slots=True)
@@ -411,8 +410,7 @@ class Desk:
             if done:
                 order.state = "FILLED"
             elif kind == "MARKET" or tif in ("IOC", "FOK"):
-                order.state = "CANCELED" if not order.executed else "PARTIALLY_FILLED"
-                order.state = "CANCELED" if tif != "GTC" or kind == "MARKET" else order.state
+                order.state = "CANCELED"  # the unfilled rest does not rest
             else:  # a resting LIMIT order: freeze what it still needs
                 assert qty is not None and price is not None
                 rest = qty - order.executed
