@@ -44,6 +44,7 @@ class Connection:
         backoff_base: float = 0.25,
         backoff_max: float = 15.0,
         open_timeout: float = 10.0,
+        max_size: int = 4 * 2**20,  # largest message accepted; beyond it: close 1009, reconnect
         rng: random.Random | None = None,
         **protocol_options: Any,
     ) -> None:
@@ -64,6 +65,7 @@ class Connection:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.open_timeout = open_timeout
+        self.max_size = max_size
         self.rng = rng or random.Random()
         self.connects = 0
         self.disconnects = 0
@@ -133,7 +135,7 @@ class Connection:
                     compression="deflate",
                     ping_interval=None,  # WEX heartbeats are text pings, sent below
                     open_timeout=self.open_timeout,
-                    max_size=2**24,
+                    max_size=self.max_size,
                     proxy=None,
                 ) as ws:
                     self._ws = ws

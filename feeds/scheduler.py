@@ -11,22 +11,30 @@ must not burst past that. :class:`RateBudget` is a sans-I/O token bucket
 - at most ``max_concurrent`` requests in flight per scheduler;
 - a :class:`RateLimited` answer (HTTP 429) pauses the whole host's budget for
   its ``Retry-After`` (or ``default_retry_after``) and retries, jittered;
-- other failures retry with capped, jittered exponential backoff, up to
-  ``max_attempts``; then the caller's future gets the last exception.
+- other failures (any exception of one attempt: a transport error, a request past
+  its deadline, a body over its size cap, a 5xx...) retry with capped, jittered
+  exponential backoff, up to ``max_attempts``, each retry taking a token from the same
+  budget; then the caller's future gets the last exception.
 
 Counters (``stats``) say how many requests were sent, merged, rate limited,
-retried and failed.
+retried and failed; ``errors`` counts failed attempts, and ``error:<class name>``
+(``error:RequestDeadline``, ``error:ResponseTooLarge``...) each kind of failure.
+Every failed attempt is logged (``wexbook.scheduler``, INFO; WARNING when a request
+gives up), and ``last_error`` holds the latest one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 from orderbook import WexbookError
+
+log = logging.getLogger("wexbook.scheduler")
 
 
 class RateLimited(WexbookError):
@@ -119,6 +127,8 @@ class SnapshotScheduler:
         self._pending: dict[Hashable, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.stats: Counter[str] = Counter()
+        #: ``"<key>: <ExceptionClass>: <message>"`` of the latest failed attempt
+        self.last_error: str | None = None
 
     def request(self, key: Hashable) -> asyncio.Future[Any]:
         """A future of ``fetch(key)``'s result; joins a request already pending for ``key``."""
@@ -177,6 +187,9 @@ class SnapshotScheduler:
                         continue
                     except Exception as exc:  # any failure of one attempt: retry it
                         self.stats["errors"] += 1
+                        self.stats["error:" + type(exc).__name__] += 1
+                        self.last_error = f"{key}: {type(exc).__name__}: {exc}"
+                        log.info("snapshot %s attempt %d failed: %s", key, attempt + 1, exc)
                         error = exc
                     else:
                         if not future.done():
@@ -185,6 +198,7 @@ class SnapshotScheduler:
                 self.stats["retried"] += 1
                 await asyncio.sleep(self._backoff(attempt))
             self.stats["failed"] += 1
+            log.warning("snapshot %s failed after %d attempts: %s", key, self.max_attempts, error)
             if not future.done():
                 future.set_exception(error or RuntimeError("snapshot request failed"))
         except asyncio.CancelledError:

@@ -18,17 +18,34 @@ the table, with its documentation, not written by hand. Each call:
 1. checks its arguments against the documented parameters (:class:`ParameterError`
    before anything is sent) and builds the exact request (:mod:`feeds.rest.spec`);
 2. waits for the documented rate limits (per IP and per API key; the futures
-   host's 1000 requests/minute/IP as well);
+   host's 1000 requests/minute/IP as well), by default at 80% of each, a slot held
+   until the answer is back (:mod:`feeds.rest.ratelimit` says why);
 3. signs it (:class:`~feeds.signing.SpotAuth` / :class:`~feeds.signing.FuturesAuth`,
    ``httpx.Auth`` flows that sign the very body bytes sent), with timestamps
    corrected to the exchange's clock (synced from ``/v4/public/time`` before the
    first signed request);
-4. unwraps the envelope or raises the matching :class:`~feeds.rest.errors.ApiError`.
+4. sends it within ``deadline`` seconds for the whole exchange (by default
+   ``timeout``, 10 s, which also bounds each single read or write) and reads at most
+   ``max_response_bytes`` of body,
+   counted after decompression (:mod:`feeds.rest.bounded`); past either, a
+   :class:`~feeds.rest.errors.RequestDeadline` or
+   :class:`~feeds.rest.errors.ResponseTooLarge`;
+5. unwraps the envelope or raises the matching :class:`~feeds.rest.errors.ApiError`.
 
-Retries: reads (GET) are retried on transport errors, 5xx and 429 (after
-Retry-After), up to ``retries`` times. Writes are never retried, with one
-exception: an ``AUTH_105`` answer (outdated timestamp) means the request was
-refused before it was processed, so the clock is resynced and it is sent once more.
+Retries: reads (GET) are retried on transport errors (deadline and size cap
+included), 5xx and 429 (after Retry-After), up to ``retries`` times. Writes are
+never retried, with one exception: an ``AUTH_105`` answer (outdated timestamp)
+means the request was refused before it was processed, so the clock is resynced and
+it is sent once more.
+
+Not sent, or outcome unknown: every :class:`~feeds.rest.errors.TransportError` has
+``sent``. A write that failed with ``sent`` false (connection refused, connect
+timeout, no free connection) never reached the exchange. A write that may have
+reached it (a read timeout, a reset or a deadline after sending) raises
+:class:`~feeds.rest.errors.OutcomeUnknown`: the order may exist. Look it up before
+sending it again: give orders a ``clientOrderId`` and query it (spot
+``query_order(clientOrderId=...)``, futures ``get_orders(clientOrderId=...)``);
+``OutcomeUnknown.client_order_id`` carries it back.
 
 Secrets: :class:`~feeds.signing.Credentials` never shows its secret; nothing
 here logs headers or bodies of signed requests.
@@ -40,6 +57,7 @@ import asyncio
 import inspect
 import keyword
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -52,8 +70,19 @@ from orderbook import Venue
 
 from ..clock import ServerClock
 from ..signing import Credentials, FuturesAuth, SigningError, SpotAuth
+from .bounded import (
+    ACCEPT_ENCODING,
+    BodyReader,
+    SendTrace,
+    deadline_error,
+    deadline_scope,
+    may_have_been_sent,
+    sync_transport,
+    transport_error,
+)
 from .errors import (
     ApiError,
+    OutcomeUnknown,
     RateLimitError,
     ServerError,
     TransportError,
@@ -71,6 +100,9 @@ COIN_FUTURES_URL = "https://dapi.wexex.io"
 NAMESPACES = {"spot": "spot", "futures": "futures", "coin_futures": "futures"}
 #: Futures "Other endpoints: ... 1000 requests per minute per IP" (document, Rate Limits).
 FUTURES_IP_PER_MINUTE = 1000
+#: Default cap on one response body, decompressed: the largest documented answers
+#: (every symbol's rules, long kline or trade pages) are far below it.
+MAX_RESPONSE_BYTES = 16 * 2**20
 
 
 _BY_NAME: dict[str, dict[str, Operation]] = {}
@@ -113,7 +145,13 @@ class _Core:
         retries: int,
         rate_limiter: RateLimiter | None,
         sync_time: bool,
+        deadline: float,
+        max_response_bytes: int,
     ) -> None:
+        if deadline <= 0 or max_response_bytes < 1:
+            raise ValueError("deadline must be > 0 s and max_response_bytes >= 1")
+        self.deadline = deadline
+        self.max_response_bytes = max_response_bytes
         self.credentials = Credentials(api_key, secret) if api_key or secret else None
         self.urls = {"spot": spot_url, "futures": futures_url, "coin_futures": coin_futures_url}
         self.clock = ServerClock()
@@ -166,6 +204,21 @@ class _Core:
             return min(2.0, 0.1 * 2**attempt) * (0.5 + random.random())
         return None
 
+    def failed(self, call: PreparedCall, error: TransportError) -> TransportError:
+        """``error``, or an :class:`OutcomeUnknown` for a write that may have been sent."""
+        if call.method == "GET" or not error.sent:
+            return error
+        client_id = _client_order_id(call)
+        lookup = f"look up clientOrderId {client_id!r}" if client_id else "look the order up"
+        return OutcomeUnknown(
+            f"{call.method} {call.path}: outcome unknown, it may have been executed; "
+            f"{lookup} before sending it again ({error})",
+            reason=error,
+            client_order_id=client_id,
+            method=call.method,
+            path=call.path,
+        )
+
     def after_failure(
         self, call: PreparedCall, signed: bool, exc: Exception, attempt: int, resynced: bool
     ) -> float | str:
@@ -181,6 +234,21 @@ class _Core:
         self.stats["retries"] += 1
         log.info("retrying %s %s in %.2fs after %s", call.method, call.path, delay, exc)
         return delay
+
+
+def _client_order_id(call: PreparedCall) -> str | None:
+    """The ``clientOrderId`` a call carries (query or JSON body), if any."""
+    for name, value in call.query:
+        if name == "clientOrderId":
+            return value
+    if call.body:
+        try:
+            body = orjson.loads(call.body)
+        except orjson.JSONDecodeError:
+            return None
+        if isinstance(body, dict) and body.get("clientOrderId") is not None:
+            return str(body["clientOrderId"])
+    return None
 
 
 def _describe(op: Operation) -> str:
@@ -307,16 +375,40 @@ class _ClientMixin:
         return f"{type(self).__name__}{self._core!r}"
 
     def _build(
-        self, namespace: str, call: PreparedCall, http: httpx.Client | httpx.AsyncClient
+        self,
+        namespace: str,
+        call: PreparedCall,
+        http: httpx.Client | httpx.AsyncClient,
+        trace: Any,
     ) -> httpx.Request:
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", "Accept-Encoding": ACCEPT_ENCODING}
         return http.build_request(
             call.method,
             self._core.urls[namespace] + call.path,
             params=list(call.query) or None,
             content=call.body,
             headers=headers,
+            extensions={"trace": trace},
         )
+
+    def _reader(self, response: httpx.Response, call: PreparedCall, at: float) -> BodyReader:
+        core = self._core
+        return BodyReader(
+            response,
+            limit=core.max_response_bytes,
+            what=f"{call.method} {call.path}",
+            method=call.method,
+            deadline=at,
+            deadline_seconds=core.deadline,
+        )
+
+    def _hold_limits(self, namespace: str, op: Operation | None) -> list[Any]:
+        """The buckets to wait for (empty without a limiter)."""
+        return self._core.buckets(namespace, op) if self._core.limiter is not None else []
+
+    def _release(self, buckets: list[Any]) -> None:
+        if buckets and self._core.limiter is not None:
+            self._core.limiter.release(buckets, time.monotonic())
 
 
 def _options(
@@ -329,6 +421,8 @@ def _options(
     retries: int,
     rate_limit: bool | RateLimiter,
     sync_time: bool,
+    deadline: float,
+    max_response_bytes: int,
 ) -> dict[str, Any]:
     limiter = (
         rate_limit
@@ -345,6 +439,8 @@ def _options(
         "retries": retries,
         "rate_limiter": limiter,
         "sync_time": sync_time,
+        "deadline": deadline,
+        "max_response_bytes": max_response_bytes,
     }
 
 
@@ -352,8 +448,11 @@ class WexClient(_ClientMixin):
     """Synchronous client for every WEX REST operation (see the module docstring).
 
     ``api_key``/``secret`` are needed for signed operations only. ``transport``
-    swaps the HTTP transport (tests, proxies). ``rate_limit`` is ``True`` (a
-    limiter of its own), ``False``, or a shared :class:`RateLimiter`.
+    swaps the HTTP transport (tests, proxies; the deadline is then checked between
+    body chunks only, see :mod:`feeds.rest.bounded`). ``rate_limit`` is ``True`` (a
+    limiter of its own, at 80% of the documented limits), ``False``, or a shared
+    :class:`RateLimiter`. ``timeout`` bounds each I/O operation, ``deadline`` (default:
+    ``timeout``) a whole request, ``max_response_bytes`` (16 MiB) its decompressed body.
     """
 
     def __init__(
@@ -368,6 +467,8 @@ class WexClient(_ClientMixin):
         recv_window: int = 5000,
         header_prefix: str = "validate-",
         timeout: float = 10.0,
+        deadline: float | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
         retries: int = 2,
         rate_limit: bool | RateLimiter = True,
         sync_time: bool = True,
@@ -377,8 +478,11 @@ class WexClient(_ClientMixin):
             api_key,
             secret,
             _options(spot_url, futures_url, coin_futures_url, algorithm, recv_window,
-                     header_prefix, retries, rate_limit, sync_time),
+                     header_prefix, retries, rate_limit, sync_time,
+                     timeout if deadline is None else deadline, max_response_bytes),
         )  # fmt: skip
+        if transport is None:
+            transport = sync_transport()  # sockets bounded by the request's deadline
         self._http = httpx.Client(timeout=timeout, transport=transport)
         self.spot = SpotApi(self, "spot")
         self.futures = FuturesApi(self, "futures")
@@ -441,11 +545,13 @@ class WexClient(_ClientMixin):
             self._try_sync_time()
         attempt, resynced = 0, False
         while True:
-            self._wait_for_limits(namespace, op)
+            buckets = self._wait_for_limits(namespace, op)
             try:
                 return self._send_once(namespace, op, call, auth)
             except (ApiError, TransportError) as exc:
                 step = core.after_failure(call, auth is not None, exc, attempt, resynced)
+            finally:
+                self._release(buckets)
             if step == "resync":
                 resynced = True
                 self._try_sync_time()
@@ -456,24 +562,43 @@ class WexClient(_ClientMixin):
     def _send_once(
         self, namespace: str, op: Operation | None, call: PreparedCall, auth: Any
     ) -> Any:
-        request = self._build(namespace, call, self._http)
+        trace = SendTrace()
+        request = self._build(namespace, call, self._http, trace.extension)
         self._core.stats["requests"] += 1
+        at = time.monotonic() + self._core.deadline
         try:
-            response = self._http.send(request, auth=auth) if auth else self._http.send(request)
+            with deadline_scope(at):
+                if auth is not None:
+                    response = self._http.send(request, auth=auth, stream=True)
+                else:
+                    response = self._http.send(request, stream=True)
+                try:
+                    body = self._reader(response, call, at).read()
+                finally:
+                    response.close()
         except httpx.TransportError as exc:
-            raise TransportError(
-                f"{call.method} {call.path}: {type(exc).__name__}: {exc}"
-            ) from None
+            what, late = f"{call.method} {call.path}", time.monotonic() >= at
+            sent = may_have_been_sent(exc, trace)
+            error = (
+                deadline_error(what, call.method, call.path, self._core.deadline, sent=sent)
+                if late
+                else transport_error(what, call.method, call.path, exc, trace)
+            )
+            raise self._core.failed(call, error) from None
+        except TransportError as exc:  # deadline or size cap, while reading the body
+            raise self._core.failed(call, exc) from None
         venue = Venue(NAMESPACES[namespace])
-        return unwrap(venue, response, op.key if op else None)
+        return unwrap(venue, response, op.key if op else None, content=body)
 
-    def _wait_for_limits(self, namespace: str, op: Operation | None) -> None:
-        limiter = self._core.limiter
-        if limiter is None:
-            return
-        buckets = self._core.buckets(namespace, op)
-        while (wait := limiter.reserve(buckets, time.monotonic())) > 0:
-            time.sleep(wait)
+    def _wait_for_limits(self, namespace: str, op: Operation | None) -> list[Any]:
+        """Hold a slot of every bucket of this call; returns them (release them after)."""
+        buckets = self._hold_limits(namespace, op)
+        if buckets:
+            limiter = self._core.limiter
+            assert limiter is not None
+            while (wait := limiter.reserve(buckets, time.monotonic(), hold=True)) > 0:
+                time.sleep(wait)
+        return buckets
 
     def _try_sync_time(self) -> None:
         try:
@@ -498,6 +623,8 @@ class AsyncWexClient(_ClientMixin):
         recv_window: int = 5000,
         header_prefix: str = "validate-",
         timeout: float = 10.0,
+        deadline: float | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
         retries: int = 2,
         rate_limit: bool | RateLimiter = True,
         sync_time: bool = True,
@@ -507,7 +634,8 @@ class AsyncWexClient(_ClientMixin):
             api_key,
             secret,
             _options(spot_url, futures_url, coin_futures_url, algorithm, recv_window,
-                     header_prefix, retries, rate_limit, sync_time),
+                     header_prefix, retries, rate_limit, sync_time,
+                     timeout if deadline is None else deadline, max_response_bytes),
         )  # fmt: skip
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
         self._sync_lock = asyncio.Lock()
@@ -571,11 +699,13 @@ class AsyncWexClient(_ClientMixin):
             await self._try_sync_time()
         attempt, resynced = 0, False
         while True:
-            await self._wait_for_limits(namespace, op)
+            buckets = await self._wait_for_limits(namespace, op)
             try:
                 return await self._send_once(namespace, op, call, auth)
             except (ApiError, TransportError) as exc:
                 step = core.after_failure(call, auth is not None, exc, attempt, resynced)
+            finally:
+                self._release(buckets)
             if step == "resync":
                 resynced = True
                 await self._try_sync_time(force=True)
@@ -586,27 +716,41 @@ class AsyncWexClient(_ClientMixin):
     async def _send_once(
         self, namespace: str, op: Operation | None, call: PreparedCall, auth: Any
     ) -> Any:
-        request = self._build(namespace, call, self._http)
+        trace = SendTrace()
+        request = self._build(namespace, call, self._http, trace.async_extension)
         self._core.stats["requests"] += 1
+        what = f"{call.method} {call.path}"
         try:
-            if auth is not None:
-                response = await self._http.send(request, auth=auth)
-            else:
-                response = await self._http.send(request)
+            async with asyncio.timeout(self._core.deadline):
+                if auth is not None:
+                    response = await self._http.send(request, auth=auth, stream=True)
+                else:
+                    response = await self._http.send(request, stream=True)
+                try:
+                    body = await self._reader(response, call, math.inf).aread()
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            seconds, sent = self._core.deadline, trace.maybe_sent
+            error = deadline_error(what, call.method, call.path, seconds, sent=sent)
+            raise self._core.failed(call, error) from None
         except httpx.TransportError as exc:
-            raise TransportError(
-                f"{call.method} {call.path}: {type(exc).__name__}: {exc}"
-            ) from None
+            error = transport_error(what, call.method, call.path, exc, trace)
+            raise self._core.failed(call, error) from None
+        except TransportError as exc:  # the size cap, while reading the body
+            raise self._core.failed(call, exc) from None
         venue = Venue(NAMESPACES[namespace])
-        return unwrap(venue, response, op.key if op else None)
+        return unwrap(venue, response, op.key if op else None, content=body)
 
-    async def _wait_for_limits(self, namespace: str, op: Operation | None) -> None:
-        limiter = self._core.limiter
-        if limiter is None:
-            return
-        buckets = self._core.buckets(namespace, op)
-        while (wait := limiter.reserve(buckets, time.monotonic())) > 0:
-            await asyncio.sleep(wait)
+    async def _wait_for_limits(self, namespace: str, op: Operation | None) -> list[Any]:
+        """Hold a slot of every bucket of this call; returns them (release them after)."""
+        buckets = self._hold_limits(namespace, op)
+        if buckets:
+            limiter = self._core.limiter
+            assert limiter is not None
+            while (wait := limiter.reserve(buckets, time.monotonic(), hold=True)) > 0:
+                await asyncio.sleep(wait)
+        return buckets
 
     async def _try_sync_time(self, force: bool = False) -> None:
         async with self._sync_lock:

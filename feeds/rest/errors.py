@@ -4,7 +4,11 @@
 
     WexbookError
     ├── ParameterError            refused before sending (also a ValueError)
-    ├── TransportError            no answer: connection refused, reset, timeout
+    ├── VenueNotConfigured        the client has no URL for that venue (also a ValueError)
+    ├── TransportError            no usable answer; ``sent`` says whether it may have arrived
+    │   ├── RequestDeadline       the request's overall deadline passed
+    │   ├── ResponseTooLarge      the (decompressed) body passed the size cap
+    │   └── OutcomeUnknown        a write that may have been executed (see below)
     └── ApiError                  the exchange answered with an error
         ├── AuthError             AUTH_xxx (spot), HTTP 401/403
         ├── SymbolError           SYMBOL_xxx, invalid_symbol, symbol_is_not_trading...
@@ -19,6 +23,22 @@ Every :class:`ApiError` carries the venue, the HTTP status, the exchange's
 the document gives for that code (``documented``), the message the server sent,
 the operation, and ``raw``: the response body as received. Response bodies
 never hold the secret, and requests (which carry signatures) are not kept.
+
+Every :class:`TransportError` says whether the request may have reached the server
+(``sent``). ``sent`` is ``False`` only when nothing left this process: the connection
+was refused or never opened (``httpx.ConnectError``, ``ConnectTimeout``,
+``PoolTimeout``), or the deadline passed before the first byte was written. It is
+``True`` whenever the request was being or had been written (``ReadTimeout``,
+``ReadError``, ``WriteError``, ``RemoteProtocolError``, a deadline or a size cap hit
+after sending): the server may have processed it. A read (GET) with ``sent`` true is
+simply retried. A write (any other method) with ``sent`` true raises
+:class:`OutcomeUnknown`: the order may or may not exist. Do not send it again blindly:
+look it up first, by the client order id you gave it (spot ``query_order(clientOrderId=...)``,
+futures ``get_orders(clientOrderId=...)``), or by listing open orders; the private
+stream also reports it. ``OutcomeUnknown.client_order_id`` holds the id when the
+call carried one, and ``reason`` the underlying :class:`TransportError`. (An HTTP 5xx
+answer to a write, such as a gateway's 502 or 504, is a :class:`ServerError`, not an
+``OutcomeUnknown``; it too may hide an executed order.)
 
 Spot answers ``{"rc": 0, "mc": "SUCCESS", "ma": [], "result": ...}``; futures
 ``{"returnCode": 0, "msgInfo": "success", "error": null, "result": ...}``.
@@ -40,8 +60,62 @@ class ParameterError(WexbookError, ValueError):
     """An argument does not fit the operation's documented parameters; nothing was sent."""
 
 
+class VenueNotConfigured(WexbookError, ValueError):
+    """The client was built without a URL for the venue a call asked for."""
+
+
 class TransportError(WexbookError):
-    """The request got no HTTP answer (connection refused or reset, timeout...)."""
+    """The request got no usable HTTP answer (connection refused or reset, timeout...).
+
+    ``sent`` is ``False`` when nothing can have reached the server, ``True`` when it may
+    have (see the module docstring); ``method`` and ``path`` name the request.
+    """
+
+    def __init__(
+        self, message: str, *, sent: bool = True, method: str | None = None, path: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.sent = sent
+        self.method = method
+        self.path = path
+
+
+class RequestDeadline(TransportError):
+    """The request's overall deadline (``deadline`` seconds) passed before its answer was read."""
+
+    def __init__(self, message: str, *, deadline: float, **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.deadline = deadline
+
+
+class ResponseTooLarge(TransportError):
+    """The response body passed ``limit`` bytes (counted after decompression); reading
+    stopped there. ``received`` is how many decoded bytes had arrived when it stopped."""
+
+    def __init__(self, message: str, *, limit: int, received: int, **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.limit = limit
+        self.received = received
+
+
+class OutcomeUnknown(TransportError):
+    """A write (POST, PUT, DELETE...) was sent, or partly sent, and no answer was read:
+    it may have been executed. Look it up (by ``client_order_id`` when there is one)
+    before sending it again; see the module docstring. ``reason`` is the underlying
+    :class:`TransportError` (a :class:`RequestDeadline`, a read timeout...)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: TransportError,
+        client_order_id: str | None = None,
+        **fields: Any,
+    ) -> None:
+        fields.setdefault("sent", True)
+        super().__init__(message, **fields)
+        self.reason = reason
+        self.client_order_id = client_order_id
 
 
 class ApiError(WexbookError):
@@ -161,20 +235,30 @@ def retry_after(headers: httpx.Headers) -> float | None:
         return None
 
 
-def unwrap(venue: Venue | str, response: httpx.Response, operation: str | None = None) -> Any:
-    """The ``result`` of a venue's envelope, or the matching :class:`ApiError`."""
+def unwrap(
+    venue: Venue | str,
+    response: httpx.Response,
+    operation: str | None = None,
+    content: bytes | None = None,
+) -> Any:
+    """The ``result`` of a venue's envelope, or the matching :class:`ApiError`.
+
+    ``content`` is the decoded body when it was read apart from ``response`` (a streamed
+    response read under a size cap); by default ``response.content``.
+    """
     venue = Venue(venue)
     path = response.request.url.path
     status = response.status_code
+    raw = response.content if content is None else content
     fields: dict[str, Any] = {
         "status": status,
         "venue": venue.value,
         "operation": operation,
-        "raw": response.content,
+        "raw": raw,
     }
     body: Any = None
     try:
-        body = orjson.loads(response.content)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         pass
     if type(body) is not dict:
