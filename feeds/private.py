@@ -19,7 +19,10 @@ backoff, resubscribe). It renews the token before it expires (``renew_every``:
 1 day on spot, 4 hours on futures), and at once when the server says the key is
 invalid (spot ack code 2, futures ``{topic}@invalid_listenkey``), then
 resubscribes. Events arrive through ``on_event`` and the :meth:`PrivateStream.events`
-async iterator. The listen key is a credential: it is not shown in reprs or logs.
+async iterator. The listen key is a credential: it is not shown in reprs or logs, and
+every key fetched is registered with :mod:`feeds.redaction`, which strips it (or any
+part of it a truncation left) from the records of the ``websockets`` loggers, which log
+subscribe frames at DEBUG, and of the other loggers listed there.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from orderbook import MalformedEvent, Venue
 
 from .connection import Connection
 from .protocol import Ack, BadFrame, Received
+from .redaction import register_secret
 from .topics import Push, UnknownTopic, _bool, _decimal, _from_data, _int, _str, wire
 
 log = logging.getLogger(__name__)
@@ -332,6 +336,7 @@ class PrivateStream:
             key = result if isinstance(result, str) else None
         if not key:
             raise MalformedEvent(f"{self.venue.value} token answer has no key", "")
+        register_secret(key)  # before anything can log it (websockets logs frames at DEBUG)
         self.counts["tokens"] += 1
         return key
 
