@@ -5,8 +5,10 @@ subscription, sends the text ``ping`` on :class:`~feeds.protocol.FeedProtocol`'s
 schedule, drops the socket when the protocol says it is dead, and reconnects
 with capped, jittered exponential backoff until :meth:`Connection.close`.
 Everything received goes to one callback, ``on_message(received)``, as the
-protocol's typed objects; connection state changes go to ``on_state(state)``
-(``"connected"`` / ``"disconnected"``).
+protocol's typed objects (bad frames too: they are counted, and logged through
+a :class:`~feeds.logthrottle.LogThrottle`, so a flood gives one line per 10 s);
+connection state changes go to ``on_state(state)`` (``"connected"`` /
+``"disconnected"``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from orderbook import Venue
 
+from .logthrottle import LogThrottle
 from .protocol import BadFrame, FeedProtocol, Received
 
 log = logging.getLogger("wexbook.connection")
@@ -74,6 +77,8 @@ class Connection:
         self._closed = False
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        #: Bad-frame warnings: the first at once, then one summary per 10 s (all are counted).
+        self.log_throttle = LogThrottle(log, 10.0)
 
     # -- control -------------------------------------------------------------------
 
@@ -175,7 +180,8 @@ class Connection:
             async for text in ws:
                 received = proto.receive(text, now())
                 if isinstance(received, BadFrame):
-                    log.warning(
+                    self.log_throttle.warning(
+                        received.kind,
                         "%s %s frame: %s: %r",
                         self.venue,
                         received.kind,
@@ -193,6 +199,7 @@ class Connection:
         tick = min(1.0, proto.ping_interval / 4, proto.pong_timeout / 4)
         while True:
             await asyncio.sleep(tick)
+            self.log_throttle.flush()
             now = self._now()
             if proto.is_dead(now):
                 self.last_error = "heartbeat: no pong or no data in time"

@@ -79,6 +79,7 @@ def book_rows(manager: BookManager, now: float, meter: RateMeter) -> list[BookRo
 
 
 _STATE_STYLE = {"live": "green", "syncing": "yellow", "resyncing": "yellow", "stale": "red",
+                "disconnected": "red",
                 "closed": "dim"}  # fmt: skip
 
 

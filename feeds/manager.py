@@ -10,13 +10,17 @@ duplicates, 429s honoured), and lets the core's sequencing decide. On a gap
 only that symbol resyncs, buffering while its snapshot is in flight; the new
 book is swapped in at once; other symbols are untouched.
 
-- After a reconnect every book of that connection resyncs; the scheduler's
-  budget staggers their snapshot requests.
-- A LIVE book that gets no ``depth_update`` for ``stale_intervals`` times its
-  push interval (100 ms spot, the chosen futures interval; default 100x, so
-  10 s on spot), or for ``stale_after`` seconds if given, while its connection
-  is up, is marked STALE and resynced (a stalled stream). WEX pushes only on
+- When a connection drops, every book on it leaves LIVE at once
+  (``DISCONNECTED``, with the connection's error as the reason: nothing can
+  keep it current); after the reconnect every book of that connection
+  resyncs, and the scheduler's budget staggers their snapshot requests.
+- A LIVE book that applies no ``depth_update`` for ``stale_intervals`` times
+  its push interval (100 ms spot, the chosen futures interval; default 100x,
+  so 10 s on spot), or for ``stale_after`` seconds if given, while its
+  connection is up, is marked STALE and resynced (a stalled stream, or a
+  stream whose events are all older than the book). WEX pushes only on
   change, so a very quiet symbol also trips it; the cost is one snapshot.
+- A snapshot of another symbol is refused and asked for again after a second.
 - Integrity (optional, ``integrity_levels=20``): WEX sends no checksum, so
   the manager also subscribes ``depth@sym,20`` and compares those levels
   with the local top 20 at the same update id (spot ``i``; futures ``id``,
@@ -57,12 +61,22 @@ from orderbook import (
 )
 
 from .connection import Connection
+from .logthrottle import LogThrottle
 from .protocol import FUTURES_MARKET_URL, SPOT_PUBLIC_URL, Ack, BadFrame, Pong, Received
 from .rest import FUTURES_URL, SPOT_URL, MarketClient
 from .scheduler import SnapshotScheduler
 from .topics import DEPTH_LEVELS, FuturesDepth, Push, SpotDepth, topic_spec
 
 log = logging.getLogger("wexbook.manager")
+
+#: Decisions worth a log line of their own (the rest are counted only).
+_LOGGED = {
+    Decision.GAP: logging.INFO,
+    Decision.OVERFLOW: logging.INFO,
+    Decision.NO_PROGRESS: logging.WARNING,
+    Decision.ID_RESET: logging.WARNING,
+    Decision.WRONG_SYMBOL: logging.WARNING,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +101,7 @@ class ManagedBook:
     lock: threading.RLock = field(default_factory=threading.RLock)
     fetching: bool = False
     last_depth: float | None = None  #: loop time of the last depth_update received
+    last_applied: float | None = None  #: loop time of the last depth_update applied
     live_since: float | None = None
     first_live: float | None = None  #: loop time the book first went LIVE
     added: float = 0.0
@@ -95,6 +110,7 @@ class ManagedBook:
     #: The last pushed top levels not yet compared: (update id, bids, asks).
     pending_check: tuple[int, tuple[Any, ...], tuple[Any, ...]] | None = None
     integrity_misses: int = 0  #: consecutive integrity mismatches
+    last_snapshot_error: str | None = None  #: why the last snapshot could not be used
     counts: Counter[str] = field(default_factory=Counter)
 
 
@@ -116,6 +132,7 @@ class BookManager:
         stale_intervals: float = 100.0,
         stale_after: float | None = None,
         max_buffer: int = 10_000,
+        max_unapplied: int = 100,
         integrity_levels: int | None = None,
         integrity_tolerance: int = 2,
         connection_options: dict[str, Any] | None = None,
@@ -130,6 +147,7 @@ class BookManager:
         self.stale_intervals = stale_intervals
         self.stale_after = stale_after
         self.max_buffer = max_buffer
+        self.max_unapplied = max_unapplied
         if integrity_levels is not None and str(integrity_levels) not in DEPTH_LEVELS:
             raise ValueError(f"integrity_levels must be one of {DEPTH_LEVELS}")
         self.integrity_levels = integrity_levels
@@ -144,6 +162,9 @@ class BookManager:
         self._watchdog: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False
+        #: Repeated warnings (failing snapshots, refused payloads): one line per key per 10 s.
+        self.log_throttle = LogThrottle(log, 10.0)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -162,6 +183,7 @@ class BookManager:
 
     async def close(self) -> None:
         """Close every connection, pending snapshot and book."""
+        self._closing = True
         if self._watchdog is not None:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -229,6 +251,7 @@ class BookManager:
             symbol,
             sequencer_for(venue, self.chain_rule),
             max_buffer=self.max_buffer,
+            max_unapplied=self.max_unapplied,
             observer=self._observe,
         )
         book = ManagedBook(venue, symbol, sync, subscription, added=self._now())
@@ -308,8 +331,17 @@ class BookManager:
                 log.exception("event callback failed")
 
     def _observe(self, decision: Decision, sync: BookSync, payload: object) -> None:
-        if decision is Decision.GAP or decision is Decision.OVERFLOW:
-            log.info("%s %s: %s (%s)", sync.venue.value, sync.symbol, decision.value, sync.reason)
+        level = _LOGGED.get(decision)
+        if level is not None:
+            self.log_throttle.log(
+                level,
+                f"{sync.venue.value}:{sync.symbol}:{decision.value}",
+                "%s %s: %s (%s)",
+                sync.venue.value,
+                sync.symbol,
+                decision.value,
+                sync.reason,
+            )
         if self._queues or self._callbacks:
             self._emit(BookEvent(sync.venue, sync.symbol, decision, sync.state, sync.update_id))
 
@@ -345,10 +377,12 @@ class BookManager:
         if book is None:
             self.counts["depth_for_unknown_symbol"] += 1
             return
-        book.last_depth = self._now()
+        now = book.last_depth = self._now()
         book.depth_events += 1
         with book.lock:
-            book.sync.on_update(event)
+            decision = book.sync.on_update(event)
+        if decision is Decision.APPLIED:
+            book.last_applied = now
         if book.pending_check is not None:
             self._check_integrity(book)
         if book.sync.snapshot_wanted and not book.fetching:
@@ -427,7 +461,20 @@ class BookManager:
     def _on_state(self, venue: Venue, state: str) -> None:
         conn = self.connections[venue]
         self.counts[f"{venue.value}.{state}"] += 1
-        if state == "connected" and conn.connects > 1:
+        if state == "disconnected":
+            # Nothing keeps these books current any more: out of LIVE at once.
+            reason = f"feed down: {conn.last_error or 'connection closed'}"
+            down = 0
+            for book in self.books.values():
+                if book.venue is venue and book.sync.state is not SyncState.CLOSED:
+                    with book.lock:
+                        book.sync.feed_down(reason)
+                    book.counts["feed_down"] += 1
+                    book.live_since = None
+                    down += 1
+            if down and not self._closing:
+                log.warning("%s feed down, %d books out of LIVE: %s", venue.value, down, reason)
+        elif state == "connected" and conn.connects > 1:
             # Everything on this connection may have missed events: resync all of it.
             for book in self.books.values():
                 if book.venue is venue and book.sync.state is not SyncState.CLOSED:
@@ -448,16 +495,28 @@ class BookManager:
         if future.cancelled():
             return
         exc = future.exception()
+        loop = self._loop or asyncio.get_running_loop()
         if exc is not None:
             book.counts["snapshot_failures"] += 1
-            log.warning("%s %s snapshot failed: %s", book.venue.value, book.symbol, exc)
+            book.last_snapshot_error = f"{type(exc).__name__}: {exc}"
+            self.log_throttle.warning(
+                f"{book.venue.value}:snapshot:{type(exc).__name__}",
+                "%s %s snapshot failed: %s",
+                book.venue.value,
+                book.symbol,
+                exc,
+            )
             # Try again later; the scheduler already retried with backoff.
-            loop = self._loop or asyncio.get_running_loop()
             loop.call_later(1.0, self._retry_snapshot, book)
             return
         with book.lock:
             decision = book.sync.on_snapshot(future.result())
         book.counts[f"snapshot_{decision.value}"] += 1
+        if decision is Decision.WRONG_SYMBOL or decision is Decision.MALFORMED:
+            # The server answered with something unusable: ask again, but not at once.
+            book.last_snapshot_error = book.sync.reason
+            loop.call_later(1.0, self._retry_snapshot, book)
+            return
         if decision is Decision.SNAPSHOT_ACCEPTED:
             now = self._now()
             book.live_since = now
@@ -482,13 +541,16 @@ class BookManager:
                 if conn is None or not conn.connected.is_set():
                     continue
                 sync = book.sync
-                # Quiet since the last event or the last accepted snapshot, whichever is later.
-                last = max(book.last_depth or book.added, book.live_since or book.added)
+                # No progress since the last applied event or the last accepted snapshot,
+                # whichever is later: events that arrive but all drop as old are no progress.
+                last = max(book.last_applied or book.added, book.live_since or book.added)
                 if sync.state is SyncState.LIVE and now - last > book.stale_after:
                     book.counts["stalls"] += 1
+                    quiet = now - last
+                    what = "applied" if book.last_depth and book.last_depth > last else "received"
                     with book.lock:
-                        sync.mark_stale(f"no depth_update for {now - last:.1f} s")
-                        sync.request_resync(f"stalled: no depth_update for {now - last:.1f} s")
+                        sync.mark_stale(f"no depth_update {what} for {quiet:.1f} s")
+                        sync.request_resync(f"stalled: no depth_update {what} for {quiet:.1f} s")
                     if not book.fetching:
                         self._fetch_snapshot(book)
 

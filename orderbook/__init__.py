@@ -18,6 +18,7 @@ Nothing here does I/O; the websocket and REST adapters live in ``feeds``.
 from .book import OrderBook
 from .errors import (
     BookClosed,
+    BookDisconnected,
     BookNotLive,
     BookResyncing,
     BookStale,
@@ -42,6 +43,7 @@ from .views import BookView, FillEstimate, Level, Side
 
 __all__ = [
     "BookClosed",
+    "BookDisconnected",
     "BookNotLive",
     "BookResyncing",
     "BookStale",

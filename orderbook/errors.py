@@ -62,5 +62,9 @@ class BookStale(BookNotLive):
     """The owner marked the book stale: no data arrived for too long."""
 
 
+class BookDisconnected(BookNotLive):
+    """The feed that keeps the book current is down; it resyncs once the feed is back."""
+
+
 class BookClosed(BookNotLive):
     """The book was closed and will not be updated again."""

@@ -66,6 +66,8 @@ def spot_depth_update(data: dict[str, Any], raw: object = None) -> DepthUpdate:
         symbol, fi, i, asks, bids = data["s"], data["fi"], data["i"], data["a"], data["b"]
     except (KeyError, TypeError):
         raise MalformedEvent("spot depth_update lacks s/fi/i/a/b", raw or data) from None
+    if type(symbol) is not str or not symbol:
+        raise MalformedEvent("spot depth_update s must be a symbol string", raw or data)
     if type(fi) is not int or type(i) is not int or fi > i:
         raise MalformedEvent("spot depth_update ids must be integers with fi <= i", raw or data)
     if type(bids) is not list or type(asks) is not list:
@@ -80,6 +82,8 @@ def futures_depth_update(data: dict[str, Any], raw: object = None) -> DepthUpdat
         asks, bids = data["a"], data["b"]
     except (KeyError, TypeError):
         raise MalformedEvent("futures depth_update lacks s/pu/fu/u/a/b", raw or data) from None
+    if type(symbol) is not str or not symbol:
+        raise MalformedEvent("futures depth_update s must be a symbol string", raw or data)
     if not _ids_ok(pu, fu, u) or fu > u or pu >= u:
         raise MalformedEvent(
             "futures depth_update ids must be integers with fu <= u and pu < u", raw or data
@@ -134,7 +138,9 @@ def futures_snapshot(
 ) -> DepthSnapshot:
     """The ``result`` of a futures depth endpoint as a :class:`DepthSnapshot`.
 
-    ``a`` is read as asks and ``b`` as bids.
+    ``a`` is read as asks and ``b`` as bids. The snapshot's symbol is the
+    payload's own ``s`` where it carries one (so that a snapshot of another
+    symbol is refused by the book it was asked for), else ``symbol``.
     """
     try:
         last_id, asks, bids = result["u"], result["a"], result["b"]
@@ -142,8 +148,11 @@ def futures_snapshot(
         raise MalformedEvent("futures depth snapshot lacks u/a/b", result) from None
     if type(last_id) is not int:
         raise MalformedEvent("futures depth snapshot u must be an integer", result)
+    payload_symbol = result.get("s")
+    if payload_symbol is not None and (type(payload_symbol) is not str or not payload_symbol):
+        raise MalformedEvent("futures depth snapshot s must be a symbol string", result)
     return DepthSnapshot(
-        symbol or result.get("s") or "",
+        payload_symbol or symbol or "",
         last_id,
         _levels(bids, result),
         _levels(asks, result),

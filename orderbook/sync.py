@@ -7,15 +7,34 @@ reads :attr:`BookSync.snapshot_wanted` to learn when to fetch a snapshot.
 States::
 
     SYNCING --snapshot ok--> LIVE
-    LIVE --gap/crossed/bad event--> RESYNCING --snapshot ok--> LIVE
+    LIVE --gap/crossed/bad event/no progress--> RESYNCING --snapshot ok--> LIVE
                               |  ^
                     mark_stale|  |next event chains
                               v  |
                              STALE --event breaks the chain--> RESYNCING
+    any state but CLOSED --feed_down()--> DISCONNECTED --request_resync()--> RESYNCING
     any state --close()--> CLOSED
 
 While not LIVE, events are buffered (at most ``max_buffer``; an overflow
 drops the oldest, is counted, and asks for a fresh snapshot).
+
+Fail-closed rules beyond the sequence checks:
+
+- The owner calls :meth:`BookSync.feed_down` when the stream that feeds the
+  book is lost (a dropped websocket): nothing can keep the book current, so
+  it leaves LIVE at once, its buffer is discarded, and no snapshot is taken
+  until the owner calls :meth:`BookSync.request_resync` once the feed is back.
+- Events and snapshots that name another symbol are refused
+  (:attr:`Decision.WRONG_SYMBOL`) and never touch the book.
+- A LIVE book that applies nothing for ``max_unapplied`` events in a row,
+  because every one is older than the book (a snapshot far ahead of its
+  stream, or a stream whose ids were reset), is not live: it leaves LIVE
+  (:attr:`Decision.NO_PROGRESS`) and resyncs.
+- When a snapshot is too old for the buffer's first event and the buffer's
+  ids went backwards (an exchange restart that reset its ids), the events
+  before the latest backward jump belong to the old epoch: they are
+  discarded (:attr:`Decision.ID_RESET`) and the snapshot is tried against
+  the rest.
 
 Only a LIVE book is served: reads of any other state raise a subclass of
 :class:`~orderbook.errors.BookNotLive`, unless the caller asks explicitly for a
@@ -36,6 +55,7 @@ from enum import StrEnum
 from .book import OrderBook
 from .errors import (
     BookClosed,
+    BookDisconnected,
     BookNotLive,
     BookResyncing,
     BookStale,
@@ -54,6 +74,7 @@ class SyncState(StrEnum):
     LIVE = "live"  #: in sequence; reads are served
     RESYNCING = "resyncing"  #: sequence lost; events buffered, a new snapshot wanted
     STALE = "stale"  #: the owner saw no data for too long; not served until an event chains
+    DISCONNECTED = "disconnected"  #: the feed is down; resyncs once the owner says it is back
     CLOSED = "closed"  #: finished; nothing is applied any more
 
 
@@ -75,6 +96,10 @@ class Decision(StrEnum):
     MARKED_STALE = "marked-stale"  #: the owner marked the book stale
     CLOSED = "closed"  #: the book was closed
     IGNORED = "ignored"  #: event arrived after close
+    FEED_DOWN = "feed-down"  #: the owner lost the feed: the book left LIVE, its buffer discarded
+    WRONG_SYMBOL = "wrong-symbol"  #: event or snapshot of another symbol: refused
+    NO_PROGRESS = "no-progress"  #: LIVE but nothing applied for too many events: left LIVE
+    ID_RESET = "id-reset"  #: ids went backwards in the buffer: the older epoch was discarded
 
 
 #: ``observer(decision, sync, payload)``: payload is the event, snapshot or exception.
@@ -84,6 +109,7 @@ _NOT_LIVE_ERRORS: dict[SyncState, type[BookNotLive]] = {
     SyncState.SYNCING: BookSyncing,
     SyncState.RESYNCING: BookResyncing,
     SyncState.STALE: BookStale,
+    SyncState.DISCONNECTED: BookDisconnected,
     SyncState.CLOSED: BookClosed,
 }
 
@@ -91,6 +117,7 @@ _NOT_LIVE_ERRORS: dict[SyncState, type[BookNotLive]] = {
 _LIVE = SyncState.LIVE
 _STALE = SyncState.STALE
 _CLOSED = SyncState.CLOSED
+_DISCONNECTED = SyncState.DISCONNECTED
 _APPLIED = Decision.APPLIED
 
 
@@ -100,6 +127,8 @@ class BookSync:
     ``max_buffer`` bounds the events kept while waiting for a snapshot; when
     it is reached the oldest is dropped, counted as :attr:`Decision.OVERFLOW`,
     and a fresh snapshot is wanted (the one in flight may predate the buffer).
+    ``max_unapplied`` bounds how many events in a row a LIVE book may drop as
+    older than itself before it is taken for stuck (see the module docstring).
     ``clock`` gives the local time stamped on applied events.
     """
 
@@ -109,16 +138,20 @@ class BookSync:
         sequencer: Sequencer,
         *,
         max_buffer: int = 10_000,
+        max_unapplied: int = 100,
         observer: Observer | None = None,
         clock: Callable[[], float] = time.time,
         codec: PriceCodec | None = None,
     ) -> None:
         if max_buffer < 1:
             raise ValueError("max_buffer must be at least 1")
+        if max_unapplied < 1:
+            raise ValueError("max_unapplied must be at least 1")
         self.symbol = symbol
         self.sequencer = sequencer
         self.venue = sequencer.venue
         self.max_buffer = max_buffer
+        self.max_unapplied = max_unapplied
         self.observer = observer
         self.clock = clock
         #: Price-spelling cache shared by this symbol's books (default: one for all books).
@@ -140,15 +173,29 @@ class BookSync:
         self.buffer: deque[DepthUpdate] = deque()
         self._last_id: int | None = None
         self._first_pending = False
+        self._unapplied = 0  # events in a row a LIVE/STALE book dropped as not newer than itself
 
     # -- inputs ----------------------------------------------------------------
 
     def on_update(self, event: DepthUpdate) -> Decision:
         """Feed one ``depth_update`` event; returns what was done with it."""
+        if event.symbol != self.symbol:
+            return self._report(Decision.WRONG_SYMBOL, event)
         state = self.state
         if state is _LIVE or state is _STALE:
             last = self._last_id
             if event.last_id <= last:  # type: ignore[operator]
+                self._unapplied += 1
+                if self._unapplied >= self.max_unapplied:
+                    self._unapplied = 0
+                    self.buffer.append(event)
+                    return self._leave_live(
+                        Decision.NO_PROGRESS,
+                        f"{self.max_unapplied} events in a row not newer than the book "
+                        f"(id {last}, last event {event.last_id}): stream behind the snapshot "
+                        "or ids reset",
+                        event,
+                    )
                 return self._report(
                     Decision.DROPPED_OLD if self._first_pending else Decision.DUPLICATE, event
                 )
@@ -166,6 +213,7 @@ class BookSync:
                 return self._leave_live(Decision.MALFORMED, f"bad event: {exc}", exc)
             self._last_id = event.last_id
             self._first_pending = False
+            self._unapplied = 0
             self.last_event_time = self.clock()
             if book.is_crossed():  # type: ignore[union-attr]
                 return self._leave_live(Decision.CROSSED, "book crossed", event)
@@ -187,14 +235,30 @@ class BookSync:
         return self._report(Decision.BUFFERED, event)
 
     def on_snapshot(self, snapshot: DepthSnapshot) -> Decision:
-        """Feed a REST snapshot; returns ``SNAPSHOT_ACCEPTED`` if the book went LIVE."""
-        if self.state is _LIVE or self.state is _CLOSED:
+        """Feed a REST snapshot; returns ``SNAPSHOT_ACCEPTED`` if the book went LIVE.
+
+        Ignored while LIVE, CLOSED or DISCONNECTED (a snapshot without a feed
+        cannot be kept current).
+        """
+        if snapshot.symbol != self.symbol:
+            if self.state is not _LIVE:
+                self.reason = f"snapshot is for {snapshot.symbol!r}, not {self.symbol!r}"
+            return self._report(Decision.WRONG_SYMBOL, snapshot)
+        state = self.state
+        if state is _LIVE or state is _CLOSED or state is _DISCONNECTED:
             return self._report(Decision.SNAPSHOT_IGNORED, snapshot)
         snapshot_id = snapshot.last_id
         buffer = self.buffer
         seq = self.sequencer
         while buffer and buffer[0].last_id <= snapshot_id:  # rule 4
             self._report(Decision.DROPPED_OLD, buffer.popleft())
+        if (
+            buffer
+            and not seq.follows_snapshot(buffer[0], snapshot_id)
+            and self._drop_older_epoch()
+        ):
+            while buffer and buffer[0].last_id <= snapshot_id:  # rule 4, for the new epoch
+                self._report(Decision.DROPPED_OLD, buffer.popleft())
         if buffer and not seq.follows_snapshot(buffer[0], snapshot_id):  # rule 5
             self.snapshot_wanted = True
             self.reason = (
@@ -240,9 +304,26 @@ class BookSync:
         self.snapshot_depth = snapshot.depth
         self._last_id = last
         self._first_pending = first
+        self._unapplied = 0
         self.last_event_time = self.clock()
         self._set_live()
         return self._report(Decision.SNAPSHOT_ACCEPTED, snapshot)
+
+    def feed_down(self, reason: str = "feed down") -> None:
+        """The stream feeding this book is lost: leave LIVE at once, discard the buffer.
+
+        The book is DISCONNECTED: not served, no snapshot wanted (none could
+        be kept current) and snapshots that still arrive are ignored. Call
+        :meth:`request_resync` when the feed is back.
+        """
+        if self.state is _CLOSED:
+            return
+        self.state = _DISCONNECTED
+        self.reason = reason
+        self.snapshot_wanted = False
+        self.buffer.clear()
+        self._unapplied = 0
+        self._report(Decision.FEED_DOWN, reason)
 
     def request_resync(self, reason: str = "resync requested") -> None:
         """Take the book out of LIVE and ask for a fresh snapshot.
@@ -341,6 +422,31 @@ class BookSync:
         self.state = _LIVE
         self.reason = None
         self.snapshot_wanted = False
+
+    def _drop_older_epoch(self) -> bool:
+        """Discard buffered events before the latest point where ids went backwards.
+
+        Only a jump below the first buffered event counts (an event older than
+        everything before it): a stream whose ids were reset. Returns True if
+        anything was discarded.
+        """
+        buffer = self.buffer
+        front = buffer[0].first_id
+        cut = 0
+        previous = None
+        for index, event in enumerate(buffer):
+            last = event.last_id
+            if previous is not None and last < previous and last < front:
+                cut = index
+            previous = last
+        if not cut:
+            return False
+        newer = buffer[cut]
+        for _ in range(cut):
+            buffer.popleft()
+        self.reason = f"update ids went back to {newer.last_id}: {cut} buffered events discarded"
+        self._report(Decision.ID_RESET, newer)
+        return True
 
     def _leave_live(self, decision: Decision, reason: str, payload: object) -> Decision:
         self.state = SyncState.RESYNCING

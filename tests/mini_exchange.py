@@ -56,6 +56,10 @@ class MiniExchange:
         self.snapshot_limit = snapshot_limit
         self.snapshot_times: list[float] = []
         self.refused_429 = 0
+        #: Answer every snapshot request with this HTTP status (None: serve snapshots).
+        self.snapshot_status: int | None = None
+        #: ``edit(symbol, result) -> result``: what a broken or hostile server answers instead.
+        self.snapshot_edit: Any = None
         #: Held while a flow changes or a snapshot is taken (from any thread).
         self.lock = threading.Lock()
         self.pings = 0
@@ -65,9 +69,18 @@ class MiniExchange:
 
     async def __aenter__(self) -> MiniExchange:
         self._server = await serve(self._handler, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        self.url = f"ws://127.0.0.1:{port}/"
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.url = f"ws://127.0.0.1:{self.port}/"
         return self
+
+    async def outage(self) -> None:
+        """Go down: close every websocket and stop listening (until :meth:`restore`)."""
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def restore(self) -> None:
+        """Listen again on the same port after :meth:`outage`."""
+        self._server = await serve(self._handler, "127.0.0.1", self.port)
 
     async def __aexit__(self, *exc: object) -> None:
         self._server.close()
@@ -186,12 +199,16 @@ class MiniExchange:
                 self.refused_429 += 1
                 return 429, b"", {"Retry-After": "1"}
         self.snapshot_times.append(now)
+        if self.snapshot_status is not None:
+            return self.snapshot_status, b"unavailable", {}
         flow = self.flows[symbol]
         with self.lock:
             if self.venue is Venue.SPOT:
                 result = flow.spot_snapshot_result(500)
             else:
                 result = flow.futures_snapshot_result(500)
+        if self.snapshot_edit is not None:
+            result = self.snapshot_edit(symbol, result)
         if self.venue is Venue.SPOT:
             body = {"rc": 0, "mc": "SUCCESS", "ma": [], "result": result}
         else:
