@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from decimal import Decimal
 
 import httpx
 import orjson
@@ -352,3 +353,45 @@ async def test_faults_switch_at_run_time_from_the_command_line(capsys) -> None:
         )
         assert code == 1
     assert '"steps"' in capsys.readouterr().out
+
+
+async def test_futures_quantities_are_whole_contracts() -> None:
+    """The document counts futures quantity in contracts ("Cont"): books, trades, orders and the
+    symbol configuration agree, and one contract is worth a few USDT."""
+    from feeds.rest.client import AsyncWexClient
+    from feeds.sim import DEMO_API_KEY, DEMO_SECRET
+
+    async with sim(rate_limit_scale=100) as s, httpx.AsyncClient(base_url=s.spot_http_url) as http:
+        await s.advance(300)
+        fm = "/future/market/v1/public"
+        for symbol in ("btc_usdt", "eth_usdt"):
+            q = {"symbol": symbol}
+            detail = (await http.get(f"{fm}/symbol/detail", params=q)).json()["result"]
+            assert detail["quantityPrecision"] == 0 and detail["minQty"] == 1
+            mid = (max(s.book("futures", symbol).bids) + min(s.book("futures", symbol).asks)) / 2
+            assert 1 <= mid * Decimal(str(detail["contractSize"])) < 10
+            depth = (await http.get(f"{fm}/q/depth", params={**q, "level": "50"})).json()
+            deals = (await http.get(f"{fm}/q/deal", params={**q, "num": "100"})).json()
+            quantities = [level[1] for side in "ab" for level in depth["result"][side]]
+            quantities += [str(deal["a"]) for deal in deals["result"]]
+            assert deals["result"] and all(x.isdigit() and int(x) > 0 for x in quantities)
+            truth = s.book("futures", symbol)
+            assert all(
+                q == q.to_integral_value() for q in [*truth.bids.values(), *truth.asks.values()]
+            )
+        spot = (await http.get("/v4/public/depth", params={"symbol": "btc_usdt"})).json()
+        assert any("." in level[1] for level in spot["result"]["bids"])  # spot: base, 4 places
+        async with AsyncWexClient(
+            DEMO_API_KEY, DEMO_SECRET, spot_url=s.spot_http_url, futures_url=s.futures_http_url
+        ) as client:
+            order_id = await client.futures.create_order(
+                symbol="btc_usdt", orderSide="BUY", orderType="MARKET", origQty=7,
+                positionSide="LONG",
+            )  # fmt: skip
+            order = await client.futures.get_order(orderId=order_id)
+            assert order["executedQty"] == order["origQty"] == "7"
+            price = Decimal(order["avgPrice"])
+            positions = await client.futures.get_positions(symbol="btc_usdt")
+            assert [p["positionSize"] for p in positions] == ["7"]
+            margin = Decimal(positions[0]["isolatedMargin"])
+            assert margin == 7 * Decimal("0.0001") * price / 20  # notional / default leverage

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -82,14 +82,30 @@ class SymbolMarket:
     open_24h: Decimal | None = None
     trade_id: int = 0
     funding_rate: Decimal = Decimal("0.0001")
+    #: Base currency per futures contract (1 on spot, where quantities are the base itself).
+    contract_size: Decimal = Decimal(1)
 
     @classmethod
     def create(cls, venue: Venue, symbol: str, seed: int, index: int) -> SymbolMarket:
-        """A market whose mid price depends on the symbol's position (btc ~30000, eth ~3000...)."""
+        """A market whose mid price depends on the symbol's position (btc ~30000, eth ~3000...).
+
+        Spot quantities are base currency with 4 decimals, up to 50 per level. Futures
+        quantities are whole contracts (the document counts futures quantity in "Cont"):
+        the contract size is the power of ten that makes one contract worth 1 to 10 USDT at
+        the opening price (btc ~30000: 0.0001, as on XT; eth ~3000: 0.001), and a level
+        holds up to the same 50 base units as on spot, in contracts.
+        """
         mid_ticks = max(10_000, 3_000_000 // (10**index))
         config = FlowConfig(symbol=symbol, mid_ticks=mid_ticks, levels=200, min_levels=50)
+        contract_size = Decimal(1)
+        if venue is Venue.FUTURES:
+            opening = Decimal(mid_ticks).scaleb(-config.price_places)
+            while contract_size * opening >= 10:
+                contract_size /= 10
+            config = replace(config, qty_places=0, max_qty=int(config.max_qty / contract_size))
         flow = OrderFlow(seed=seed, config=config)
         market = cls(venue, symbol, flow, random.Random(seed ^ 0x5EED))
+        market.contract_size = contract_size
         mid = market.mid()
         market.candle = Candle(mid, mid, mid, mid)
         market.open_24h = mid
@@ -199,7 +215,7 @@ class SymbolMarket:
             "t": now_ms,
             "p": flow.price_str(tick),
             "q": flow.qty_str(units),
-            "v": format(price * qty, "f"),
+            "v": format(price * qty * self.contract_size, "f"),  # quote value
             "b": not taker_sold,  # a sell taker hits the bid: the buyer is the maker
         }
         self.trades.append(trade)
@@ -209,7 +225,7 @@ class SymbolMarket:
             candle.high = max(candle.high, price)
             candle.low = min(candle.low, price)
             candle.qty += qty
-            candle.value += price * qty
+            candle.value += price * qty * self.contract_size
         return trade
 
     # -- derived prices ------------------------------------------------------------

@@ -31,7 +31,8 @@ class FlowConfig:
     symbol: str = "btc_usdt"
     mid_ticks: int = 3_000_000  #: initial mid price in ticks (30000.00 at 2 decimals)
     price_places: int = 2  #: decimals of a tick (0.01)
-    qty_places: int = 4  #: decimals of a quantity unit
+    qty_places: int = 4  #: decimals of a quantity unit (0: whole units, e.g. futures contracts)
+    max_qty: int = 50  #: a level's quantity is uniform in (0, max_qty], in steps of one unit
     levels: int = 500  #: initial levels per side
     min_levels: int = 50  #: a side never shrinks below this
     max_changes: int = 20  #: changes per side per step: uniform in 1..max_changes
@@ -145,7 +146,7 @@ class OrderFlow:
     # -- flow ------------------------------------------------------------------
 
     def _random_qty(self) -> int:
-        return self.rng.randint(1, 50 * self._qty_scale)
+        return self.rng.randint(1, self.config.max_qty * self._qty_scale)
 
     def _near_top(self, n: int) -> int:
         """An index counted from the best level, mostly small."""

@@ -33,7 +33,7 @@ from ..rest.spec import Operation
 from ..rest.table import OPERATIONS
 from .auth import AuthFailure, verify
 from .exchange import SymbolMarket
-from .trading import DeskError
+from .trading import FUTURES_FEE, SPOT_FEE, DeskError
 from .tradingroutes import answer, check_arguments
 
 if TYPE_CHECKING:
@@ -141,10 +141,15 @@ def spot_symbol(sim: Simulator, q: dict[str, str]) -> Any:
             "symbol": m.symbol,
             "state": "ONLINE",
             "tradingEnabled": True,
+            "openapiEnabled": True,
             "baseCurrency": m.symbol.split("_")[0],
             "quoteCurrency": m.symbol.split("_")[1],
             "pricePrecision": m.flow.config.price_places,
             "quantityPrecision": m.flow.config.qty_places,
+            "takerFeeRate": float(SPOT_FEE),
+            "makerFeeRate": float(SPOT_FEE),
+            "orderTypes": ["LIMIT", "MARKET"],
+            "timeInForces": ["GTC", "FOK", "IOC", "GTX"],
             "filters": [],
         }
         for n, m in enumerate(_markets(sim, Venue.SPOT, q))
@@ -477,7 +482,7 @@ def _fut_symbol(m: SymbolMarket) -> dict[str, Any]:
         "cnDesc": "",
         "cnName": m.symbol.upper(),
         "cnRemark": "",
-        "contractSize": 0.0001,
+        "contractSize": float(m.contract_size),
         "contractType": "PERPETUAL",
         "deliveryCompletion": False,
         "deliveryDate": 0,
@@ -492,7 +497,7 @@ def _fut_symbol(m: SymbolMarket) -> dict[str, Any]:
         "isOpenApi": True,
         "labels": [],
         "liquidationFee": 0.01,
-        "makerFee": 0.0002,
+        "makerFee": float(FUTURES_FEE),
         "marketTakeBound": 0.1,
         "maxEntrusts": 200,
         "maxNotional": 100_000_000,
@@ -523,7 +528,7 @@ def _fut_symbol(m: SymbolMarket) -> dict[str, Any]:
         "supportTimeInForce": "GTC,IOC,FOK,GTX",
         "symbol": m.symbol,
         "symbolGroupId": 1,
-        "takerFee": 0.0004,
+        "takerFee": float(FUTURES_FEE),
         "tradeSwitch": True,
         "underlyingType": "U_BASED",
     }

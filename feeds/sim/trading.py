@@ -10,7 +10,8 @@ tests); resting orders are not filled later by the random flow.
 
 Spot: balances per currency (``free``/``frozen``), a taker fee of 0.1% of the
 quote amount, paid in the quote currency. Futures (USDT-M): a wallet balance in
-USDT, positions per ``(symbol, LONG|SHORT)`` in contracts, margin = notional /
+USDT, positions per ``(symbol, LONG|SHORT)`` in whole contracts of the market's contract
+size (``SymbolMarket.contract_size``; the books count contracts too), margin = notional /
 leverage (20 by default), taker fee 0.04%, realized profit on closing fills.
 
 Every change is published to ``listeners`` as ``(venue, account, topic, data)``
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
 SPOT_FEE = Decimal("0.001")
 FUTURES_FEE = Decimal("0.0004")
-CONTRACT_SIZE = Decimal("0.0001")
 QTY_STEP = Decimal("0.00000001")  #: spot quantities bought by quote amount are cut to 8 places
 DEFAULT_LEVERAGE = 20
 SPOT_START = {"usdt": Decimal(1_000_000)}
@@ -95,6 +95,7 @@ class Order:
     updated: int = 0
     frozen: Decimal = Decimal(0)  #: spot funds frozen for the resting part
     leverage: int = DEFAULT_LEVERAGE
+    contract_size: Decimal = Decimal(1)  #: base per contract (futures); 1 on spot
 
     @property
     def open(self) -> bool:
@@ -104,8 +105,7 @@ class Order:
     def avg_price(self) -> Decimal:
         if not self.executed:
             return Decimal(0)
-        size = self.executed * (CONTRACT_SIZE if self.venue is Venue.FUTURES else 1)
-        return self.quote_done / size
+        return self.quote_done / (self.executed * self.contract_size)
 
     def spot_view(self) -> dict[str, Any]:
         base, quote = self.symbol.split("_")
@@ -136,12 +136,12 @@ class Order:
         }
 
     def futures_view(self) -> dict[str, Any]:
-        notional = (self.qty or 0) * CONTRACT_SIZE * (self.price or 0)
+        notional = (self.qty or 0) * self.contract_size * (self.price or 0)
         return {
             "orderId": str(self.order_id),
             "clientOrderId": self.client_order_id,
             "symbol": self.symbol,
-            "contractSize": float(CONTRACT_SIZE),
+            "contractSize": float(self.contract_size),
             "orderType": self.type,
             "orderSide": self.side,
             "positionSide": self.position_side,
@@ -183,9 +183,14 @@ class Position:
     entry: Decimal = Decimal(0)
     realized: Decimal = Decimal(0)
     leverage: int = DEFAULT_LEVERAGE
+    contract_size: Decimal = Decimal(1)
+
+    @property
+    def margin(self) -> Decimal:
+        return self.size * self.contract_size * self.entry / self.leverage
 
     def view(self) -> dict[str, Any]:
-        margin = self.size * CONTRACT_SIZE * self.entry / self.leverage
+        margin = self.margin
         return {
             "symbol": self.symbol,
             "contractType": "PERPETUAL",
@@ -303,7 +308,6 @@ class Desk:
         limit: Decimal | None,
         qty: Decimal | None,
         budget: Decimal | None,
-        unit: Decimal = Decimal(1),
     ) -> list[Fill]:
         """Fills taking ``levels`` until ``qty`` (or the quote ``budget``) or ``limit``."""
         fills: list[Fill] = []
@@ -311,9 +315,7 @@ class Desk:
             if limit is not None and (price > limit if side == "BUY" else price < limit):
                 break
             if qty is not None:
-                take = min(qty, available / unit)
-                if unit != 1:
-                    take = take.to_integral_value(rounding="ROUND_FLOOR")
+                take = min(qty, available)  # futures: whole contracts on both sides
                 qty -= take
             else:
                 assert budget is not None
@@ -512,12 +514,11 @@ class Desk:
         self.publish(Venue.FUTURES, account, "balance", data)
 
     def margin(self, account: Account) -> Decimal:
-        return sum((p.size * CONTRACT_SIZE * p.entry / p.leverage
-                    for p in account.positions.values()), Decimal(0))  # fmt: skip
+        return sum((p.margin for p in account.positions.values()), Decimal(0))
 
     def futures_create(self, account: Account, args: dict[str, Any]) -> Order:
         symbol = args["symbol"]
-        self._market(Venue.FUTURES, symbol)
+        contract = self._market(Venue.FUTURES, symbol).contract_size
         side, kind = args["orderSide"].upper(), args["orderType"].upper()
         position_side = args["positionSide"].upper()
         tif = (args.get("timeInForce") or ("IOC" if kind == "MARKET" else "GTC")).upper()
@@ -536,16 +537,17 @@ class Desk:
         order = Order(
             Venue.FUTURES, account.name, next(self._ids), symbol, side, kind, tif, price, qty,
             None, now, args.get("clientOrderId"), position_side, leverage=leverage,
+            contract_size=contract,
         )  # fmt: skip
-        levels = self._levels(Venue.FUTURES, symbol, side)
-        fills = self._walk(levels, side, price, qty, None, unit=CONTRACT_SIZE)
+        levels = self._levels(Venue.FUTURES, symbol, side)  # whole contracts
+        fills = self._walk(levels, side, price, qty, None)
         filled = sum((f.qty for f in fills), Decimal(0))
         if tif == "GTX" and fills:
             order.state, fills = "REJECTED", []
         elif tif == "FOK" and filled < qty:
             order.state, fills = "CANCELED", []
         if not closing and fills:
-            cost = sum((f.qty * CONTRACT_SIZE * f.price for f in fills), Decimal(0)) / leverage
+            cost = sum((f.qty * contract * f.price for f in fills), Decimal(0)) / leverage
             if cost > account.wallet - self.margin(account):
                 raise DeskError("insufficient_balance", "Insufficient balance")
         self.orders[order.order_id] = order
@@ -566,15 +568,18 @@ class Desk:
             return
         key = (order.symbol, order.position_side or "LONG")
         position = account.positions.setdefault(
-            key, Position(order.symbol, key[1], leverage=order.leverage)
+            key,
+            Position(
+                order.symbol, key[1], leverage=order.leverage, contract_size=order.contract_size
+            ),
         )
         for fill in fills:
-            notional = fill.qty * CONTRACT_SIZE * fill.price
+            notional = fill.qty * order.contract_size * fill.price
             fee = notional * FUTURES_FEE
             account.wallet -= fee
             if closing:
                 direction = 1 if position.side == "LONG" else -1
-                pnl = (fill.price - position.entry) * fill.qty * CONTRACT_SIZE * direction
+                pnl = (fill.price - position.entry) * fill.qty * order.contract_size * direction
                 position.realized += pnl
                 account.wallet += pnl
                 position.size -= fill.qty
