@@ -36,7 +36,7 @@ from .parse import (
     spot_depth_update,
     spot_snapshot,
 )
-from .prices import PriceCodec, parse_price, parse_quantity, to_decimal
+from .prices import ExactDecimal, PriceCodec, parse_decimal, parse_price, parse_quantity, to_decimal
 from .sequencing import ChainRule, FuturesSequencer, Sequencer, SpotSequencer, sequencer_for
 from .sync import BookSync, Decision, Observer, SyncState
 from .views import BookView, FillEstimate, Level, Side
@@ -54,6 +54,7 @@ __all__ = [
     "Decision",
     "DepthSnapshot",
     "DepthUpdate",
+    "ExactDecimal",
     "FillEstimate",
     "FuturesSequencer",
     "InvalidLevel",
@@ -71,6 +72,7 @@ __all__ = [
     "futures_depth_update",
     "futures_snapshot",
     "load_frame",
+    "parse_decimal",
     "parse_depth_update",
     "parse_price",
     "parse_quantity",

@@ -21,7 +21,6 @@ decides what is applied.
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal, InvalidOperation
@@ -32,12 +31,19 @@ from sortedcontainers import SortedDict
 
 from .errors import InvalidLevel
 from .events import RawLevel
-from .prices import Number, PriceCodec, parse_quantity, to_decimal
+from .prices import (
+    Number,
+    PriceCodec,
+    exact_bound,
+    parse_quantity,
+    price_value,
+    quantity_is_zero,
+    to_decimal,
+)
 from .views import FillEstimate, Level, Side, estimate_fill, mid_of, spread_of
 
 _dict_setitem = dict.__setitem__
 _dict_delitem = dict.__delitem__
-_INF = float("inf")
 
 #: A stored quantity: an exact spelling from an event, or a compact number from a snapshot.
 Quantity = str | Number
@@ -48,18 +54,42 @@ DEFAULT_CODEC = PriceCodec(max_cache=1 << 20)
 
 _DIGITS = "0123456789"
 
+#: Plain decimal spellings up to this length are validated inline on the hot path
+#: (every one lies in the quantity range); longer ones, and exponents, take the rule's
+#: reference check (:func:`orderbook.prices.quantity_is_zero`).
+_FAST_QTY = 30
+
+#: What a level may be: a two-item list (as JSON gives) or tuple (as Python callers write).
+_LEVEL_TYPES = (list, tuple)
+
 
 def check_quantity(text: object) -> bool:
     """Validate a quantity spelling from an event; return True if it is zero (deletes its level).
 
-    Accepts plain non-negative decimals: ASCII digits with at most one ``.``
-    and at least one digit (``"1.25"``, ``"0"``, ``"0.000"``, ``".5"``).
-    Raises :class:`InvalidLevel` for anything else (signs, exponents, blanks,
-    ``"."``, non-strings).
+    The rule is :mod:`orderbook.prices`' (the same as for snapshots): an
+    ASCII decimal string, exponent allowed (``"1.25"``, ``"0"``, ``".5"``,
+    ``"0E-8"``), zero or within the quantity range. Raises
+    :class:`InvalidLevel` for anything else (signs, blanks, ``"."``,
+    ``"5_5"``, non-strings).
     """
-    if type(text) is not str or text.strip(_DIGITS) not in ("", ".") or not text.strip("."):
-        raise InvalidLevel(f"quantity is not a non-negative decimal string: {text!r}")
-    return not text.strip("0.")
+    if type(text) is str and len(text) <= _FAST_QTY:
+        core = text.strip(_DIGITS)
+        if (not core or core == ".") and text.strip("."):  # plain digits, one "." at most
+            return not text.strip("0.")
+    return quantity_is_zero(text)
+
+
+def _bad_level(levels: list[RawLevel], exc: BaseException) -> InvalidLevel:
+    """The :class:`InvalidLevel` naming the first level of ``levels`` that breaks the rule."""
+    for level in levels:
+        if type(level) not in _LEVEL_TYPES or len(level) != 2:
+            return InvalidLevel(f"a level must be a [price, quantity] list, got {level!r:.80}")
+        price_value(level[0])  # raises InvalidLevel with the details
+        try:
+            quantity_is_zero(level[1])
+        except InvalidLevel as bad:
+            return bad
+    return InvalidLevel(f"bad level: {exc}")
 
 
 def _apply_side(
@@ -76,12 +106,16 @@ def _apply_side(
     bound to ``side``: they write the ``SortedDict``'s own dict without its
     Python-level overrides.
 
-    Quantities are stored as the exact strings the exchange sent, after
-    :func:`check_quantity`'s test, inlined: stripping the digits off a valid
-    spelling leaves ``""`` or ``"."`` (both interned: no allocation), and it
-    is zero exactly when stripping ``0`` and ``.`` leaves nothing. A zero
-    spelling without a ``0`` (``""``, ``"."``) is refused on the delete branch.
-    (Measured on this project's machines, this costs less than ``float()``.)
+    Every level must be a two-item list (a two-character string would unpack
+    too: it is refused). Prices go through the codec's cache, which holds only
+    spellings that passed the rule. Quantities are stored as the exact strings
+    the exchange sent. A plain spelling of up to ``_FAST_QTY`` characters is
+    validated inline: stripping the digits off it leaves ``""`` or ``"."``
+    (both interned: no allocation), and it is zero exactly when stripping
+    ``0`` and ``.`` leaves nothing (``""`` and ``"."``, which have no digit,
+    are refused on the delete branch). Anything else (exponents, long
+    spellings, garbage) takes the rule's reference check,
+    :func:`~orderbook.prices.quantity_is_zero`.
 
     Levels that already exist are updated in the dict alone, leaving the
     sorted keys untouched. Inserts and deletes must touch the sorted keys:
@@ -99,22 +133,29 @@ def _apply_side(
         return
     sub = lists[0]
     try:
-        for price, qty in levels:
+        for level in levels:
+            if type(level) is not list and type(level) is not tuple:
+                raise _bad_level([level], TypeError())
+            price, qty = level
             try:
                 key = cache[price]
-            except KeyError:
+            except (KeyError, TypeError):
                 key = slow_key(price)
-            if (core := qty.strip(_DIGITS)) and core != ".":
-                check_quantity(qty)  # raises InvalidLevel with the details
-            if qty.strip("0."):
+            if ((core := qty.strip(_DIGITS)) and core != ".") or len(qty) > _FAST_QTY:
+                nonzero = not quantity_is_zero(qty)  # the rule's reference check; raises
+            elif not (nonzero := qty.strip("0.")) and "0" not in qty:
+                check_quantity(qty)  # "" or ".": no digit at all; raises
+            if nonzero:
                 if key not in side:
                     insort(sub, key)
                 set_qty(key, qty)
-            elif "0" not in qty:
-                check_quantity(qty)  # "" or ".": no digit at all
             elif key in side:
                 del sub[bisect_left(sub, key)]
                 del_qty(key)
+    except InvalidLevel:
+        raise
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise _bad_level(levels, exc) from None
     finally:
         # Restore the SortedList invariants, whatever happened in the loop.
         if sub:
@@ -131,10 +172,13 @@ def _apply_side_general(
     slow_key: Callable[[str], Number],
 ) -> None:
     """The same as :func:`_apply_side`, through the public ``SortedDict`` API."""
-    for price, qty in levels:
+    for level in levels:
+        if type(level) not in _LEVEL_TYPES or len(level) != 2:
+            raise _bad_level([level], TypeError())
+        price, qty = level
         try:
             key = cache[price]
-        except KeyError:
+        except (KeyError, TypeError):
             key = slow_key(price)
         if check_quantity(qty):
             side.pop(key, None)
@@ -198,8 +242,8 @@ class OrderBook:
         for levels, side in ((bids, book.bids), (asks, book.asks)):
             items: dict[Number, Number] = {}
             for level in levels:
-                if len(level) != 2:
-                    raise InvalidLevel(f"a level must be [price, quantity], got {level!r}")
+                if type(level) not in _LEVEL_TYPES or len(level) != 2:
+                    raise _bad_level([level], TypeError())
                 key, qty = parse_price(level[0]), parse_quantity(level[1])
                 if qty:
                     items[key] = qty
@@ -322,14 +366,12 @@ class OrderBook:
             raise ValueError(f"book side must be 'bids' or 'asks', got {book_side!r}")
         try:
             lo_d, hi_d = Decimal(low), Decimal(high)
-            # One ulp outside the rounded bounds: every key whose exact value lies in
-            # [low, high] compares inside them, float key or Decimal key alike.
-            lo = math.nextafter(float(lo_d), -_INF)
-            hi = math.nextafter(float(hi_d), _INF)
         except (InvalidOperation, ValueError, TypeError):
             raise ValueError(f"band bounds must be decimal numbers: {low!r}, {high!r}") from None
+        if not (lo_d.is_finite() and hi_d.is_finite()):
+            raise ValueError(f"band bounds must be finite: {low!r}, {high!r}")
         total = Decimal(0)
-        for key in side.irange(lo, hi):
-            if lo_d <= to_decimal(key) <= hi_d:
-                total += to_decimal(side[key])
+        # Exact bounds: they compare with float keys as the decimals those keys stand for.
+        for key in side.irange(exact_bound(lo_d), exact_bound(hi_d)):
+            total += to_decimal(side[key])
         return total

@@ -162,20 +162,18 @@ def futures_snapshot(
 
 
 def _levels(levels: object, raw: object) -> list[list[str]]:
-    """Validate snapshot levels' shape; numbers are turned into their exact JSON spelling."""
+    """Validate snapshot levels' shape: a list of ``[price, qty]`` lists of two strings.
+
+    The strings' spellings are checked when the book is built
+    (:mod:`orderbook.prices`' rule, the same as for events).
+    """
     if type(levels) is not list:
         raise MalformedEvent("snapshot levels must be a list", raw)
-    out = []
     for level in levels:
-        if type(level) is not list or len(level) < 2:
-            raise MalformedEvent(f"snapshot level must be [price, qty], got {level!r}", raw)
-        out.append([_spelling(level[0], raw), _spelling(level[1], raw)])
-    return out
-
-
-def _spelling(value: object, raw: object) -> str:
-    if type(value) is str:
-        return value
-    if type(value) is int:
-        return str(value)
-    raise MalformedEvent(f"snapshot price/qty must be a decimal string, got {value!r}", raw)
+        if type(level) is not list or len(level) != 2:
+            raise MalformedEvent(f"snapshot level must be [price, qty], got {level!r:.80}", raw)
+        if type(level[0]) is not str or type(level[1]) is not str:
+            raise MalformedEvent(
+                f"snapshot price/qty must be decimal strings, got {level!r:.80}", raw
+            )
+    return levels

@@ -1,71 +1,170 @@
-"""Exact price keys and quantities: decimal strings to floats, exactly, and back.
+"""Exact price keys and quantities: one rule for every spelling, and exact keys.
 
-A double holds every decimal number with up to 15 significant digits
-exactly, in this sense: distinct such decimals convert to distinct doubles,
-and ``repr`` of the double gives the same decimal back. WEX prices and
-quantities are far shorter than that (``"30000.01"``, ``"0.0000000001"``,
-``"1000000000"``), so a book keys levels by ``float`` and stores quantities as
-``float``: as fast to compare and as small as the naive float book, yet
-exact. ``"0.1"`` and ``"0.10"`` are one key; ``1e9`` and ``1e-10`` keep their
-identity side by side.
+**The spelling rule** (the same for prices and quantities, in snapshots and
+in events; :func:`parse_decimal` is its reference implementation): a price
+or quantity is a JSON *string* of at most :data:`MAX_SPELLING` characters
+that spells a non-negative decimal in ASCII:
 
-A spelling with more than 15 significant digits is not rounded: it becomes a
-:class:`~decimal.Decimal`, which Python compares and hashes consistently
-with floats (``Decimal("0.5") == 0.5`` and both hash alike), so such a level
-still sorts and matches correctly among float keys. Reads turn every value
-back into an exact ``Decimal`` with :func:`to_decimal`.
+    digits [ "." [digits] ] [ exponent ]   or   "." digits [ exponent ]
+    exponent = ("e" | "E") [ "+" | "-" ] 1 to 4 digits
+
+So ``"30000.01"``, ``"0.10"``, ``".5"``, ``"5."``, ``"1e-8"`` and ``"0E-8"``
+(a zero as Java's ``BigDecimal.toString()`` writes it) are accepted, and
+nothing else: no sign, no blank, no ``"5_5"``, no non-ASCII digit, no
+``"inf"``/``"nan"``, no number or bool. A price must also lie in
+``[PRICE_MIN, PRICE_MAX)`` (``1e-18`` to ``1e18``: far beyond any listed
+market, and every such price with up to 15 significant digits is exactly a
+double); a quantity is zero (deletes its level) or lies in
+``[QTY_MIN, QTY_MAX)`` (``1e-30`` to ``1e30``). Everything else raises
+:class:`~orderbook.errors.InvalidLevel`, never ``decimal.Overflow`` or a
+float infinity.
+
+**Keys.** A double holds every decimal number with up to 15 significant
+digits exactly, in this sense: distinct such decimals convert to distinct
+doubles, and ``repr`` of the double gives the same decimal back. WEX prices
+are far shorter than that, so a book keys levels by ``float``: as fast to
+compare and as small as the naive float book, yet exact. ``"0.1"`` and
+``"0.10"`` are one key; ``1e9`` and ``1e-10`` keep their identity.
+
+A price with more than 15 significant digits is not rounded: it becomes an
+:class:`ExactDecimal`, a ``Decimal`` that compares with a float key as the
+decimal that float stands for (``repr``), not as its binary value. So
+``"0.1"`` (the float ``0.1000000000000000055...``) sorts *below*
+``"0.1000000000000000000001"``, as it should, and a cross between them is
+seen. The order over all keys of a book is exact.
 
 Price conversions are cached per spelling in a :class:`PriceCodec`, so the
-hot path costs one dict lookup per price.
+hot path costs one dict lookup per price; only strings that passed the rule
+ever enter the cache, so an ``int`` or ``bool`` can never hit it.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 from .errors import InvalidLevel
 
 #: Significant digits a double always represents exactly (C's ``DBL_DIG``).
 FLOAT_DIGITS = 15
 
-#: A price key or a stored quantity: a float, or a Decimal for long spellings.
+#: The longest accepted spelling (bounds the work any one value can cost).
+MAX_SPELLING = 40
+
+#: Accepted prices: ``PRICE_MIN <= price < PRICE_MAX``.
+PRICE_MIN = Decimal("1e-18")
+PRICE_MAX = Decimal("1e18")
+
+#: Accepted non-zero quantities: ``QTY_MIN <= qty < QTY_MAX``.
+QTY_MIN = Decimal("1e-30")
+QTY_MAX = Decimal("1e30")
+
+_SPELLING = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?", re.ASCII)
+_spelling_ok = _SPELLING.fullmatch
+
+
+class ExactDecimal(Decimal):
+    """A long price key: a ``Decimal`` that orders exactly among float keys.
+
+    A float key stands for the decimal its ``repr`` spells (the spelling it
+    was parsed from), so comparisons with a float compare against
+    ``Decimal(repr(f))``. :func:`to_number` only makes one for more than 15
+    significant digits, so an ``ExactDecimal`` key never equals a float key
+    and hashing stays consistent with equality.
+    """
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is float:
+            other = Decimal(repr(other))
+        return Decimal.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = Decimal.__hash__
+
+    def __lt__(self, other: object) -> bool:
+        if type(other) is float:
+            other = Decimal(repr(other))
+        return Decimal.__lt__(self, other)  # type: ignore[operator]
+
+    def __le__(self, other: object) -> bool:
+        if type(other) is float:
+            other = Decimal(repr(other))
+        return Decimal.__le__(self, other)  # type: ignore[operator]
+
+    def __gt__(self, other: object) -> bool:
+        if type(other) is float:
+            other = Decimal(repr(other))
+        return Decimal.__gt__(self, other)  # type: ignore[operator]
+
+    def __ge__(self, other: object) -> bool:
+        if type(other) is float:
+            other = Decimal(repr(other))
+        return Decimal.__ge__(self, other)  # type: ignore[operator]
+
+    def __repr__(self) -> str:
+        return f"ExactDecimal('{self}')"
+
+
+#: A price key or a stored quantity: a float, or an ExactDecimal for long spellings.
 Number = float | Decimal
 
 
-def _exact_number(text: object, what: str) -> Decimal:
-    """``text`` as a finite, non-negative Decimal, or :class:`InvalidLevel`."""
-    if type(text) is not str and type(text) is not int:
+def parse_decimal(text: object, what: str = "value") -> Decimal:
+    """The exact value of a spelling under the module's rule, or :class:`InvalidLevel`.
+
+    Checks the spelling only (a non-negative ASCII decimal string), not the
+    range: see :func:`parse_price` and :func:`parse_quantity`.
+    """
+    if type(text) is not str:
         raise InvalidLevel(f"{what} must be a decimal string, got {type(text).__name__}: {text!r}")
-    try:
-        value = Decimal(text)
-    except (InvalidOperation, ValueError):
-        raise InvalidLevel(f"{what} is not a decimal number: {text!r}") from None
-    if not value.is_finite() or value.is_signed():
-        raise InvalidLevel(f"{what} must be finite and non-negative: {text!r}")
-    return value
+    if len(text) > MAX_SPELLING or _spelling_ok(text) is None:
+        raise InvalidLevel(f"{what} is not a plain non-negative decimal: {text[:60]!r}")
+    return Decimal(text)  # exact: the constructor does not round or overflow
 
 
 def to_number(value: Decimal) -> Number:
-    """The compact exact form of a non-negative Decimal: float if it has <= 15 digits."""
+    """The compact exact form of an in-range Decimal: float if it has <= 15 digits."""
     if not value:
         return 0.0
     digits = value.normalize().as_tuple().digits
     if len(digits) <= FLOAT_DIGITS:
         return float(value)
+    return ExactDecimal(value)
+
+
+def price_value(text: object) -> Decimal:
+    """The exact Decimal of a price spelling, checked against the rule and the range."""
+    value = parse_decimal(text, "price")
+    if not PRICE_MIN <= value < PRICE_MAX:
+        raise InvalidLevel(f"price must be positive, from 1e-18 up to 1e18: {text!r}")
+    return value
+
+
+def quantity_value(text: object) -> Decimal:
+    """The exact Decimal of a quantity spelling, checked against the rule and the range."""
+    value = parse_decimal(text, "quantity")
+    if value and not QTY_MIN <= value < QTY_MAX:
+        raise InvalidLevel(f"quantity must be zero or from 1e-30 up to 1e30: {text!r}")
     return value
 
 
 def parse_price(text: object) -> Number:
-    """Exact key of a price spelling; :class:`InvalidLevel` unless finite and positive."""
-    value = _exact_number(text, "price")
-    if not value:
-        raise InvalidLevel(f"price must be positive: {text!r}")
-    return to_number(value)
+    """Exact key of a price spelling; :class:`InvalidLevel` unless it follows the rule."""
+    return to_number(price_value(text))
 
 
 def parse_quantity(text: object) -> Number:
-    """Exact stored form of a quantity spelling; :class:`InvalidLevel` unless finite and >= 0."""
-    return to_number(_exact_number(text, "quantity"))
+    """Exact stored form of a quantity spelling; :class:`InvalidLevel` unless valid."""
+    return to_number(quantity_value(text))
+
+
+def quantity_is_zero(text: object) -> bool:
+    """Validate a quantity spelling; True if it is zero. The hot path's slow branch."""
+    return not quantity_value(text)
 
 
 def to_decimal(value: Number | str) -> Decimal:
@@ -75,12 +174,17 @@ def to_decimal(value: Number | str) -> Decimal:
     return value if type(value) is Decimal else Decimal(value)  # type: ignore[return-value]
 
 
+def exact_bound(value: Decimal) -> ExactDecimal:
+    """``value`` as a search bound that compares exactly with float and long keys alike."""
+    return ExactDecimal(value)
+
+
 class PriceCodec:
     """Converts price spellings to exact keys, with a bounded cache.
 
-    ``cache`` maps spellings to keys and is cleared when it reaches
-    ``max_cache`` entries, so it never grows without bound. Keys do not
-    depend on the book, so one codec may serve many books.
+    ``cache`` maps spellings (strings that passed the rule) to keys and is
+    cleared when it reaches ``max_cache`` entries, so it never grows without
+    bound. Keys do not depend on the book, so one codec may serve many books.
     """
 
     __slots__ = ("cache", "max_cache")
@@ -108,7 +212,7 @@ class PriceCodec:
 
     def slow_key(self, text: str) -> Number:
         """Key of ``text``, computed exactly and remembered (the cache-miss path)."""
-        key = parse_price(text)
+        key = parse_price(text)  # refuses anything but a valid str: only those are cached
         cache = self.cache
         if len(cache) >= self.max_cache:
             cache.clear()

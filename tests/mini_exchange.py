@@ -11,6 +11,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -43,6 +44,8 @@ class MiniExchange:
         self.depth_clients: dict[ServerConnection, set[str]] = {}  #: depth@sym,20 symbols
         #: Symbols whose next frame silently loses one level change (ids still chain).
         self.omit_level_next: set[str] = set()
+        #: symbol -> f(bids, asks) -> (bids, asks), applied to that symbol's next frame only.
+        self.edit_levels_next: dict[str, Callable[[list, list], tuple[list, list]]] = {}
         self.drop_next: set[str] = set()
         #: Per-frame probabilities of wire faults: drop, duplicate, malformed, swap.
         self.faults: dict[str, float] = {}
@@ -126,6 +129,9 @@ class MiniExchange:
             for symbol, flow in self.flows.items():
                 with self.lock:
                     first, last, bids, asks = flow.step()
+                edit = self.edit_levels_next.pop(symbol, None)
+                if edit is not None:  # respell or break the levels of this one frame
+                    bids, asks = edit(bids, asks)
                 if symbol in self.omit_level_next and len(bids) > 1:
                     self.omit_level_next.discard(symbol)
                     bids = bids[1:]  # an exchange-side bug the integrity check must catch

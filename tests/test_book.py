@@ -63,11 +63,11 @@ def test_snapshot_zero_levels_are_skipped_and_last_duplicate_wins() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad_qty", ["-1", "1e5", " 1", "1.2.3", "", ".", "abc", "+1", None, 1.5, 2]
+    "bad_qty", ["-1", "1e", " 1", "1.2.3", "", ".", "abc", "+1", None, 1.5, 2]
 )
 def test_invalid_event_quantities_raise(bad_qty: object) -> None:
     book = book_of(bids=[("100", "1")])
-    with pytest.raises((InvalidLevel, TypeError, AttributeError, ValueError)):
+    with pytest.raises(InvalidLevel):
         book.apply([["100", bad_qty]], [])
 
 

@@ -99,11 +99,11 @@ def test_spot_snapshot_document_shape() -> None:
 
 
 def test_futures_snapshot_reads_a_as_asks_and_b_as_bids() -> None:
-    result = {"t": 1, "s": "btc_usdt", "u": 99, "a": [["101", "1"]], "b": [["100", 2]]}
+    result = {"t": 1, "s": "btc_usdt", "u": 99, "a": [["101", "1"]], "b": [["100", "2"]]}
     snap = futures_snapshot(result)
     assert snap.symbol == "btc_usdt" and snap.last_id == 99
     assert snap.asks == [["101", "1"]]
-    assert snap.bids == [["100", "2"]]  # integers are taken as their exact spelling
+    assert snap.bids == [["100", "2"]]
 
 
 @pytest.mark.parametrize(
