@@ -3,11 +3,18 @@
     wexbook sim --seed 1 --spot btc_usdt eth_usdt --futures btc_usdt --ws-port 8765 --http-port 8080
     wexbook sim --fault spot:btc_usdt:drop=0.01 --fault futures:btc_usdt:snapshot_lag=40
 
+    wexbook sim --xt-compat --http-port 8080 --ws-port 8765   # for ccxt, ccxt.pro and pyxt
+
 Each ``--fault VENUE:SYMBOL:KNOB=VALUE`` switches one knob of
 :class:`feeds.sim.faultset.Faults` on at start (repeatable). At run time,
 ``wexbook sim-fault --url http://127.0.0.1:PORT spot:btc_usdt:stall=1`` switches
 them (``--clear`` first switches everything off; no fault prints the counters),
 and from Python ``sim.faults.set(...)`` does.
+
+``--xt-headers`` accepts XT's ``xt-validate-*`` signature headers as well as the
+document's ``validate-*``; ``--xt-compat`` (which implies it) also serves the XT
+behaviours the document does not specify (:mod:`feeds.sim.xtcompat`). With either,
+the startup text shows how to point ccxt, ccxt.pro and pyxt at the simulator.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import json
 from typing import Any
 
 from .faultset import FAULT_NAMES, Faults
-from .simulator import DEFAULT_SYMBOLS, DEMO_API_KEY, Simulator
+from .simulator import DEFAULT_SYMBOLS, DEMO_API_KEY, DEMO_SECRET, Simulator
 
 
 def parse_fault(text: str) -> tuple[str, str, str, Any]:
@@ -50,6 +57,7 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
     sim = Simulator(
         spot_symbols=args.spot, futures_symbols=args.futures, seed=args.seed, host=args.host,
         ws_port=args.ws_port, http_port=args.http_port, speed=args.speed,
+        xt_headers=args.xt_headers, xt_compat=args.xt_compat,
     )  # fmt: skip
     async with sim:
         for venue, symbol, name, value in args.fault or []:
@@ -61,13 +69,32 @@ async def serve(args: argparse.Namespace) -> dict[str, Any]:
         print(f"spot private      {sim.spot_private_url}")
         print(f"futures user      {sim.futures_user_url}")
         print(f"API key           {DEMO_API_KEY} (secret: feeds.sim.DEMO_SECRET)")
-        print("", flush=True)
+        print(xt_clients_text(sim), flush=True)
         with contextlib.suppress(asyncio.CancelledError):
             if args.seconds is None:
                 await asyncio.Event().wait()
             else:
                 await asyncio.sleep(args.seconds)
         return sim.stats()
+
+
+def xt_clients_text(sim: Simulator) -> str:
+    """How to point XT.com's clients at ``sim`` (printed at start)."""
+    http, ws = sim.spot_http_url, sim.spot_ws_url.removesuffix("/public")
+    if not sim.xt_headers:
+        return (
+            "XT clients        ccxt and pyxt sign with xt-validate-* headers: start with "
+            "--xt-compat (or at least --xt-headers)\n"
+        )
+    ready = "" if sim.xt_compat else "  (ccxt's load_markets also needs --xt-compat)"
+    return f"""XT clients        xt-validate-* headers accepted{ready}
+  ccxt       ex = ccxt.xt({{"apiKey": "{DEMO_API_KEY}", "secret": "{DEMO_SECRET}"}})
+             ex.urls["api"] = dict.fromkeys(["spot", "linear", "inverse", "user"], "{http}")
+  ccxt.pro   ex = ccxt.pro.xt({{...the same keys...}}); ex.urls["api"] = {{the same REST URLs,
+             "ws": {{"spot": "{ws}", "contract": "{ws}/ws"}}}}
+  pyxt       Spot(host="{http}", access_key=KEY, secret_key=SECRET)
+             Perp(host="{http}", access_key=KEY, secret_key=SECRET)
+"""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -112,6 +139,16 @@ def register(sub: Any) -> None:
     p.add_argument("--speed", type=float, default=1.0, help="market steps per 100 ms of real time")
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
     p.add_argument("--fault", action="append", type=parse_fault, metavar="VENUE:SYMBOL:KNOB=VALUE")
+    p.add_argument(
+        "--xt-headers",
+        action="store_true",
+        help="also accept XT's xt-validate-* signature headers (the document: validate-*)",
+    )
+    p.add_argument(
+        "--xt-compat",
+        action="store_true",
+        help="serve XT behaviours the document lacks, for ccxt and pyxt (implies --xt-headers)",
+    )
     p.set_defaults(run=run)
 
     f = sub.add_parser("sim-fault", help="switch faults of a running `wexbook sim` at run time")

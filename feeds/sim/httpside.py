@@ -31,6 +31,7 @@ from orderbook import Venue
 from ..rest.errors import ParameterError
 from ..rest.spec import Operation
 from ..rest.table import OPERATIONS
+from . import xtcompat
 from .auth import AuthFailure, verify
 from .exchange import SymbolMarket
 from .trading import FUTURES_FEE, SPOT_FEE, DeskError
@@ -228,6 +229,10 @@ def spot_ticker_24h(sim: Simulator, q: dict[str, str]) -> Any:
 
 def spot_currencies(sim: Simulator, q: dict[str, str]) -> Any:
     names = sorted({part for (v, s) in sim.markets for part in s.split("_") if v is Venue.SPOT})
+    return xtcompat.currencies_result(sim, _currency_rows(names))
+
+
+def _currency_rows(names: list[str]) -> list[dict[str, Any]]:
     return [
         {
             "id": n + 1,
@@ -632,6 +637,8 @@ class HttpSide:
         self.app = web.Application()
         for route in ROUTES:
             self.app.router.add_get(route.path, self._make(route))
+        for venue, path, handler in xtcompat.compat_routes():
+            self.app.router.add_get(path, self._make(Route(venue, path, 10, handler), xt=True))
         for op in OPERATIONS:
             if op.signed:
                 self.app.router.add_route(op.method, op.path, self._make_signed(op))
@@ -691,7 +698,7 @@ class HttpSide:
                     headers=request.headers,
                     keys=self.sim.api_keys,
                     now_ms=self.sim.server_time_ms(),
-                    prefix=self.sim.header_prefix,
+                    prefix=self._prefix(request.headers),
                 )
             except AuthFailure as exc:
                 self.counts["auth_failures"] += 1
@@ -709,8 +716,10 @@ class HttpSide:
                         args["orders"] = parsed
                     elif isinstance(parsed, dict):
                         args.update(parsed)
-                    else:
+                    elif not (self.sim.xt_compat and xtcompat.signed_arguments(op, parsed, args)):
                         raise ParameterError("the body must be a JSON object")
+                if self.sim.xt_compat:
+                    xtcompat.fix_arguments(op, args)
                 args = check_arguments(op, args)
                 result = answer(self.sim, op, self.sim.desk.accounts[key.account], args)
             except (orjson.JSONDecodeError, ParameterError) as exc:
@@ -720,6 +729,11 @@ class HttpSide:
             return web.Response(body=envelope(venue, result), content_type="application/json")
 
         return handle
+
+    def _prefix(self, headers: Any) -> str:
+        """The signature header spelling of this request, among the accepted ones."""
+        prefixes = self.sim.header_prefixes
+        return next((p for p in prefixes if p + "appkey" in headers), prefixes[0])
 
     def _hit(self, key: tuple[str, str], limit: float) -> bool:
         """Record a request in the one-second window of ``key``; ``True`` when over ``limit``."""
@@ -732,8 +746,10 @@ class HttpSide:
         hits.append(now)
         return False
 
-    def _make(self, route: Route) -> Callable[[web.Request], Any]:
+    def _make(self, route: Route, xt: bool = False) -> Callable[[web.Request], Any]:
         async def handle(request: web.Request) -> web.Response:
+            if xt and not self.sim.xt_compat:  # an XT path: served with XT compatibility only
+                raise web.HTTPNotFound(text=f"{route.path} is not in the API document")
             self.counts["requests"] += 1
             ip = request.remote or "?"
             if self._limited(ip, route):

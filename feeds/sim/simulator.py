@@ -14,6 +14,15 @@ events go to the private websockets (``/private``, ``/ws/user``; ``privateside.p
 ``clock_skew_ms`` sets how far the exchange's clock (``/v4/public/time``, the
 signed-request window) runs from this machine's.
 
+Real XT.com clients (ccxt's ``xt``, ccxt.pro, XT's own pyxt) run against it with two
+switches, both off by default so that the simulator serves the document:
+``xt_headers=True`` accepts XT's ``xt-validate-*`` signature header spelling as well as
+the document's ``validate-*`` (every XT client signs with it); ``xt_compat=True`` (which
+implies it) also serves what those clients rely on and the document does not specify:
+the v1 futures symbol list, the leverage bracket list, ``result.currencies``, pyxt's bare
+array batch body and list-text batch cancel (:mod:`feeds.sim.xtcompat` lists each one,
+and the places where a client, not the simulator, departs from the document).
+
 Time is simulated in steps of 100 ms: every step each market changes once
 (consuming at least one update id) and the streams whose interval boundary
 falls in that step push. In ``auto`` mode a background task steps every
@@ -45,6 +54,8 @@ DEFAULT_SYMBOLS = ("btc_usdt", "eth_usdt")
 #: The demo key pair the API document prints ("Signature generation"): the simulator's default.
 DEMO_API_KEY = "3976eb88-76d0-4f6e-a6b2-a57980770085"
 DEMO_SECRET = "bc6630d0231fda5cd98794f52c4998659beda290"
+#: The signature header spelling of XT.com's clients (ccxt, pyxt); the document: ``validate-``.
+XT_HEADER_PREFIX = "xt-validate-"
 
 
 class Simulator:
@@ -69,6 +80,8 @@ class Simulator:
         api_keys: dict[str, str] | None = None,
         clock_skew_ms: int = 0,
         header_prefix: str = "validate-",
+        xt_headers: bool = False,
+        xt_compat: bool = False,
     ) -> None:
         self.seed = seed
         self.host = host
@@ -93,6 +106,10 @@ class Simulator:
         #: How far the exchange's clock runs ahead of this machine's (for AUTH_105 tests).
         self.clock_skew_ms = clock_skew_ms
         self.header_prefix = header_prefix
+        #: Also accept XT's ``xt-validate-*`` header spelling (``xt_compat`` implies it).
+        self.xt_headers = xt_headers or xt_compat
+        #: Serve the XT behaviours the document does not specify (see the module docstring).
+        self.xt_compat = xt_compat
         self.t_ms = 0  #: simulated time, in ms since start
         self.steps = 0
         self.desk = Desk(self, self.api_keys)
@@ -107,6 +124,13 @@ class Simulator:
         self.spot_ws_url = self.futures_ws_url = ""
         self.spot_private_url = self.futures_user_url = ""
         self.spot_http_url = self.futures_http_url = ""
+
+    @property
+    def header_prefixes(self) -> tuple[str, ...]:
+        """The signature header spellings accepted: the document's first, then XT's."""
+        if self.xt_headers and self.header_prefix != XT_HEADER_PREFIX:
+            return (self.header_prefix, XT_HEADER_PREFIX)
+        return (self.header_prefix,)
 
     # -- lifecycle -------------------------------------------------------------------
 
