@@ -165,6 +165,10 @@ NAMES = {
 SPOT_DELETE_WITH_BODY = {"/v4/batch-order", "/v4/open-order"}
 #: The one disputed method (XT's own pages disagree): a read, so GET.
 DISPUTED = {66: "GET"}
+#: A description saying the parameter may be left out ("queries all if not passed"): it is
+#: optional, whatever the "mandatory" column says (the document's column and description
+#: disagree on six futures rows, e.g. ``GET /future/user/v1/balance/bills``'s ``symbol``).
+OPTIONAL_BY_DESCRIPTION = re.compile(r"\bif not (passed|provided|filled)\b", re.IGNORECASE)
 TYPES = {
     "string": "str",
     "enum": "str",
@@ -233,6 +237,9 @@ def parse_param(row: str) -> dict[str, object] | None:
         param["min"], param["max"] = int(match.group(1)), int(match.group(2))
     description = text[len(str(param.get("default", ""))) :].strip()
     param["doc"] = description
+    if required and OPTIONAL_BY_DESCRIPTION.search(description):
+        param["required"] = False
+        param["overruled"] = True  # listed in docs/rest-operations.md
     return param
 
 
@@ -424,6 +431,24 @@ def render_docs(ops: list[dict[str, object]]) -> str:
             f"| {o['venue']} | `{o['name']}` | {o['method']} | `{o['path']}` | "
             f"{'yes' if o['signed'] else 'no'} | {limits} | {o['line']} | {source} |"
         )
+    out += [
+        "",
+        "## Optional although the mandatory column says true",
+        "",
+        "The document's \"mandatory\" column marks these parameters `true` while their own",
+        "description says the call works without them (\"queries all if not passed\"): the",
+        "table follows the description and makes them optional.",
+        "",
+        "| namespace | name | parameter | doc line | description |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for o in ops:
+        for prm in o["params"]:  # type: ignore[attr-defined]
+            if prm.get("overruled"):
+                out.append(
+                    f"| {o['venue']} | `{o['name']}` | `{prm['name']}` | {o['line']} | "
+                    f"{prm['doc']} |"
+                )
     return "\n".join(out) + "\n"
 
 

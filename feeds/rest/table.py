@@ -1951,7 +1951,7 @@ OPERATIONS: tuple[Operation, ...] = (
             p(
                 "symbol",
                 "str",
-                True,
+                False,
                 "query",
                 doc="Trading pairs (queries all trading pairs if not passed)",
             ),
@@ -2288,7 +2288,7 @@ OPERATIONS: tuple[Operation, ...] = (
             p(
                 "symbol",
                 "str",
-                True,
+                False,
                 "query",
                 doc="Trading pairs (queries all trading pairs if not passed)",
             ),
@@ -2345,7 +2345,7 @@ OPERATIONS: tuple[Operation, ...] = (
             p(
                 "symbol",
                 "str",
-                True,
+                False,
                 "query",
                 doc="Trading pair (if not provided, queries all pairs)",
             ),
@@ -2503,7 +2503,7 @@ OPERATIONS: tuple[Operation, ...] = (
             p(
                 "symbol",
                 "str",
-                True,
+                False,
                 "query",
                 doc="Trading pair (if not provided, query all pairs)",
             ),
@@ -3162,7 +3162,7 @@ OPERATIONS: tuple[Operation, ...] = (
         method_source="ccxt, xt-doc",
         inferred=False,
         params=(
-            p("symbol", "str", True, "query", doc="Trading pairs (queries all if not passed)"),
+            p("symbol", "str", False, "query", doc="Trading pairs (queries all if not passed)"),
             p(
                 "direction",
                 "str",
@@ -3191,7 +3191,7 @@ OPERATIONS: tuple[Operation, ...] = (
         method_source="ccxt, xt-doc",
         inferred=False,
         params=(
-            p("symbol", "str", True, "query", doc="Trading pair (queries all if not passed)"),
+            p("symbol", "str", False, "query", doc="Trading pair (queries all if not passed)"),
             p(
                 "direction",
                 "str",
