@@ -30,7 +30,7 @@ async def measure(speed: float, symbols: int, seconds: float) -> dict[str, float
         [
             sys.executable,
             "-m",
-            "feeds.cli",
+            "feeds.apps.cli",
             "sim",
             "--speed",
             str(speed),

@@ -7,7 +7,7 @@ import sys
 
 from rich.console import Console
 
-from feeds.demo import run_demo
+from feeds.apps.demo import run_demo
 
 
 async def test_demo_heals_faults_with_zero_mismatches() -> None:
@@ -29,7 +29,7 @@ def test_demo_command_exits_0_with_zero_mismatches() -> None:
         [
             sys.executable,
             "-m",
-            "feeds.cli",
+            "feeds.apps.cli",
             "demo",
             "--seconds",
             "3",

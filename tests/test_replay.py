@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from feeds.cli import main
-from feeds.replay import FaultRates, book_equals_truth, build_streams, run_demo
+from feeds.apps.cli import main
+from feeds.apps.offline import FaultRates, book_equals_truth, build_streams, run_demo
 from orderbook import Decision
 
 
@@ -40,7 +40,16 @@ def test_cli_demo_exit_code_and_report(capsys) -> None:
 
 def test_console_entry_point_runs() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "feeds.cli", "demo", "--offline", "--frames", "50", "--no-faults"],
+        [
+            sys.executable,
+            "-m",
+            "feeds.apps.cli",
+            "demo",
+            "--offline",
+            "--frames",
+            "50",
+            "--no-faults",
+        ],
         capture_output=True,
         text=True,
         timeout=120,

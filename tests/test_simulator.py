@@ -330,7 +330,7 @@ def test_topic_table_covers_the_issue() -> None:
 
 
 async def test_faults_switch_at_run_time_from_the_command_line(capsys) -> None:
-    from feeds.cli import main
+    from feeds.apps.cli import main
 
     async with sim() as s:
         code = await asyncio.to_thread(

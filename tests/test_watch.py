@@ -7,8 +7,8 @@ import asyncio
 from mini_exchange import MiniExchange
 from rich.console import Console
 
-from feeds.cli import main
-from feeds.dashboard import RateMeter, book_rows, render
+from feeds.apps.cli import main
+from feeds.apps.dashboard import RateMeter, book_rows, render
 from feeds.manager import BookManager
 
 

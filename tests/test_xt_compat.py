@@ -4,17 +4,16 @@
 
 from __future__ import annotations
 
-import argparse
-
 import httpx
 import orjson
 import pytest
 
+from feeds.apps.cli import build_parser
+from feeds.apps.sim import serve, xt_clients_text
 from feeds.rest import AuthError
 from feeds.rest.client import AsyncWexClient
 from feeds.signing import Credentials, FuturesAuth
 from feeds.sim import DEMO_API_KEY, DEMO_SECRET, Simulator
-from feeds.sim.command import register, serve, xt_clients_text
 
 V1_LIST = "/future/market/v1/public/symbol/list"
 BRACKETS = "/future/market/v1/public/leverage/bracket/list"
@@ -99,8 +98,7 @@ async def test_without_xt_compat_the_pyxt_bodies_are_refused() -> None:
 
 
 async def test_the_startup_text_tells_how_to_point_xt_clients(capsys) -> None:
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
+    parser = build_parser()
     args = parser.parse_args(["sim", "--xt-compat", "--seconds", "0.05"])
     stats = await serve(args)
     out = capsys.readouterr().out

@@ -9,7 +9,8 @@
   fills, positions, private streams).
 - :mod:`feeds.sim.simulator`: :class:`Simulator`, which runs them (``async with``);
   :mod:`feeds.sim.background`: the same in a background thread, for synchronous code.
-- :mod:`feeds.sim.command`: ``wexbook sim``.
+
+``wexbook sim`` and ``wexbook sim-fault`` are in :mod:`feeds.apps.sim`.
 """
 
 from .exchange import BookTruth

@@ -12,7 +12,7 @@ the exit code is 1 otherwise), the time each book took to go LIVE and the
 time each gap took to heal.
 
 ``wexbook demo --offline`` replays generated streams through the engine
-without sockets (:mod:`feeds.replay`).
+without sockets (:mod:`feeds.apps.offline`).
 """
 
 from __future__ import annotations
@@ -28,13 +28,12 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
+from feeds.apps.dashboard import RateMeter, book_rows, render
+from feeds.manager import BookEvent, BookManager
+from feeds.rest import MarketClient
+from feeds.sim import Simulator
+from feeds.topics import Push
 from orderbook import Decision, Venue
-
-from .dashboard import RateMeter, book_rows, render
-from .manager import BookEvent, BookManager
-from .rest import MarketClient
-from .sim import Simulator
-from .topics import Push
 
 COMPARE_LEVELS = 50
 
@@ -239,7 +238,7 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
 def run(args: argparse.Namespace) -> int:
     """The ``wexbook demo`` command."""
     if args.offline:
-        from .replay import run_offline
+        from .offline import run_offline
 
         return run_offline(args)
     console = Console()
@@ -261,16 +260,18 @@ def run(args: argparse.Namespace) -> int:
     return 1 if summary["mismatches"] else 0
 
 
-def register(sub: Any) -> None:
-    """Add the ``demo`` subcommand."""
-    p = sub.add_parser("demo", help="live books against the embedded simulator, with faults")
+HELP = "live books against the embedded simulator, with faults"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``wexbook demo``."""
     p.add_argument("--seconds", type=float, default=20.0, help="how long to run (default 20)")
     p.add_argument("--spot", nargs="*", default=["btc_usdt", "eth_usdt", "sol_usdt"])
     p.add_argument("--futures", nargs="*", default=["btc_usdt", "eth_usdt"])
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--speed", type=float, default=1.0, help="simulator speed factor")
     p.add_argument("--no-faults", action="store_true", help="a clean simulator")
-    p.add_argument("--offline", action="store_true", help="replay without sockets (feeds.replay)")
+    p.add_argument("--offline", action="store_true", help="generated streams, no sockets")
     p.add_argument("--frames", type=int, default=5000, help="--offline: frames per stream")
     p.add_argument(
         "--symbols",
@@ -279,4 +280,3 @@ def register(sub: Any) -> None:
         help="--offline: symbols per venue",
     )
     p.add_argument("--compare-every", type=int, default=5, help="--offline: compare every n frames")
-    p.set_defaults(run=run)

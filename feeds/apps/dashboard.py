@@ -12,9 +12,8 @@ from decimal import Decimal
 
 from rich.table import Table
 
+from feeds.manager import BookManager
 from orderbook import Decision
-
-from .manager import BookManager
 
 
 @dataclass(frozen=True, slots=True)

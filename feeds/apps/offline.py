@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from feeds.sim.flow import FlowConfig, OrderFlow
 from orderbook import (
     BookSync,
     Decision,
@@ -37,8 +38,6 @@ from orderbook import (
     sequencer_for,
     spot_snapshot,
 )
-
-from .sim.flow import FlowConfig, OrderFlow
 
 SNAPSHOT_DEPTH = 500
 

@@ -21,10 +21,10 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
-from .dashboard import RateMeter, book_rows, render
-from .manager import BookManager
-from .protocol import FUTURES_MARKET_URL, SPOT_PUBLIC_URL
-from .rest import FUTURES_URL, SPOT_URL, MarketClient
+from feeds.apps.dashboard import RateMeter, book_rows, render
+from feeds.manager import BookManager
+from feeds.protocol import FUTURES_MARKET_URL, SPOT_PUBLIC_URL
+from feeds.rest import FUTURES_URL, SPOT_URL, MarketClient
 
 
 async def watch(
@@ -78,9 +78,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
-    """Add the ``watch`` subcommand."""
-    p = sub.add_parser("watch", help="live books from WEX (or compatible) endpoints")
+HELP = "live books from WEX (or compatible) endpoints"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``wexbook watch``."""
     p.add_argument("--spot", nargs="*", metavar="SYMBOL", help="spot symbols, e.g. btc_usdt")
     p.add_argument("--futures", nargs="*", metavar="SYMBOL", help="futures symbols")
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
@@ -91,4 +93,3 @@ def register(sub: Any) -> None:
     p.add_argument("--chain-rule", default="pu", choices=["pu", "fu", "either", "both"])
     p.add_argument("--futures-interval", default="100ms",
                    choices=["100ms", "250ms", "500ms", "1000ms"])  # fmt: skip
-    p.set_defaults(run=run)

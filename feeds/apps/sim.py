@@ -25,8 +25,8 @@ import contextlib
 import json
 from typing import Any
 
-from .faultset import FAULT_NAMES, Faults
-from .simulator import DEFAULT_SYMBOLS, DEMO_API_KEY, DEMO_SECRET, Simulator
+from feeds.sim.faultset import FAULT_NAMES, Faults
+from feeds.sim.simulator import DEFAULT_SYMBOLS, DEMO_API_KEY, DEMO_SECRET, Simulator
 
 
 def parse_fault(text: str) -> tuple[str, str, str, Any]:
@@ -111,7 +111,7 @@ def run_fault(args: argparse.Namespace) -> int:
     """The ``wexbook sim-fault`` command: switch faults of a running simulator."""
     import httpx
 
-    from .httpside import CONTROL_PATH
+    from feeds.sim.httpside import CONTROL_PATH
 
     url = args.url.rstrip("/") + CONTROL_PATH
     with httpx.Client(timeout=10) as client:
@@ -127,9 +127,12 @@ def run_fault(args: argparse.Namespace) -> int:
     return 0 if r.status_code == 200 else 1
 
 
-def register(sub: Any) -> None:
-    """Add the ``sim`` subcommand."""
-    p = sub.add_parser("sim", help="run the embedded WEX simulator (websocket + HTTP on loopback)")
+HELP = "run the embedded WEX simulator (websocket + HTTP on loopback)"
+FAULT_HELP = "switch faults of a running `wexbook sim` at run time"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``wexbook sim``."""
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--spot", nargs="*", default=list(DEFAULT_SYMBOLS), metavar="SYMBOL")
     p.add_argument("--futures", nargs="*", default=list(DEFAULT_SYMBOLS), metavar="SYMBOL")
@@ -149,10 +152,10 @@ def register(sub: Any) -> None:
         action="store_true",
         help="serve XT behaviours the document lacks, for ccxt and pyxt (implies --xt-headers)",
     )
-    p.set_defaults(run=run)
 
-    f = sub.add_parser("sim-fault", help="switch faults of a running `wexbook sim` at run time")
+
+def add_fault_arguments(f: argparse.ArgumentParser) -> None:
+    """The options of ``wexbook sim-fault``."""
     f.add_argument("--url", required=True, help="the simulator's REST URL (printed at start)")
     f.add_argument("fault", nargs="*", type=parse_fault, metavar="VENUE:SYMBOL:KNOB=VALUE")
     f.add_argument("--clear", action="store_true", help="switch every fault off first")
-    f.set_defaults(run=run_fault)
