@@ -111,6 +111,9 @@ SPECIAL: dict[str, Any] = {
     "futures.atomic_create_batch_orders": lambda c: {"orders": [futures_item()]},
     "futures.get_order": lambda c: {"orderId": c.futures_order()},
     "futures.cancel_order": lambda c: {"orderId": c.futures_order()},
+    "futures.update_order": lambda c: {
+        "orderId": c.futures_order(), "price": c.far_price("futures", "BUY"), "origQty": 4,
+    },
     "futures.cancel_batch_orders": lambda c: {
         "orderIds": f"{c.futures_order()},{c.futures_order()}"
     },

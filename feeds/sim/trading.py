@@ -220,6 +220,8 @@ class Account:
     trades: list[dict[str, Any]] = field(default_factory=list)
     leverage: dict[tuple[str, str], int] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)  #: ws token / listen key -> expiry ms
+    bills: list[dict[str, Any]] = field(default_factory=list)  #: futures wallet changes
+    collections: list[str] = field(default_factory=list)  #: futures symbols collected
 
 
 class Desk:
@@ -577,11 +579,13 @@ class Desk:
             notional = fill.qty * order.contract_size * fill.price
             fee = notional * FUTURES_FEE
             account.wallet -= fee
+            self._bill(account, order.symbol, "FEE", -fee)
             if closing:
                 direction = 1 if position.side == "LONG" else -1
                 pnl = (fill.price - position.entry) * fill.qty * order.contract_size * direction
                 position.realized += pnl
                 account.wallet += pnl
+                self._bill(account, order.symbol, "CLOSE_POSITION", pnl)
                 position.size -= fill.qty
             else:
                 total = position.size + fill.qty
@@ -610,6 +614,26 @@ class Desk:
         if position.size == 0:
             del account.positions[key]
         self._push_wallet(account)
+
+    def _bill(self, account: Account, symbol: str, kind: str, amount: Decimal) -> None:
+        """Record one change of the futures wallet (``balance/bills``)."""
+        account.bills.append({
+            "id": next(self._ids), "coin": "usdt", "symbol": symbol, "type": kind,
+            "side": "ADD" if amount >= 0 else "SUB", "amount": _s(abs(amount)),
+            "afterAmount": _s(account.wallet), "createdTime": self.now(),
+        })  # fmt: skip
+
+    def futures_update(self, account: Account, order: Order, price: Any, quantity: Any) -> None:
+        """Re-price / re-size a resting futures LIMIT order (no new fills, like spot's)."""
+        if not order.open or order.type != "LIMIT":
+            raise DeskError("invalid_order", "Order ID does not exist")
+        new_price, new_qty = Decimal(str(price)), Decimal(str(quantity))
+        if new_qty != new_qty.to_integral_value() or new_qty <= order.executed:
+            raise DeskError("invalid_quantity", "origQty must be an integer")
+        if new_price <= 0:
+            raise DeskError("invalid_price", "Invalid price setting")
+        order.price, order.qty, order.updated = new_price, new_qty, self.now()
+        self._push_futures_order(account, order)
 
     def futures_cancel(self, account: Account, order: Order) -> None:
         if not order.open:

@@ -8,9 +8,19 @@ rules), and then:
 
 - the operations in :data:`HANDLERS` act on the :class:`~feeds.sim.trading.Desk`
   (orders, fills, balances, positions, tokens), and answer with their state;
-- the others (deposits, withdrawals, plan/profit/track orders, collections...)
-  answer the document's own example ``result`` (``feeds/sim/doc_examples.json``,
-  extracted from the document with the table), so the documented shape is served.
+- list-valued results of what the simulator does not keep (deposits, withdrawals,
+  plan/profit/track orders, quant orders, funding fees, closed positions...) are
+  empty lists or pages (:data:`EMPTY`): never the document's example row, whose blank
+  identifiers (``symbol: ""``) break real clients;
+- looking up or cancelling one such object by its id answers the document's not-found
+  code (:data:`NOT_FOUND`): none can exist;
+- the rest are acknowledgements (``true``, ``{}``, a new id) and answer the document's
+  example ``result`` (``feeds/sim/doc_examples.json``, extracted with the table), or the
+  request laid on its fields (``withdraw``).
+
+Every list-valued operation is in :data:`HANDLERS` or :data:`EMPTY` (a test checks it).
+Plan (trigger), profit (TP/SL) and track (trailing) orders are acknowledged but not
+kept: they never trigger and never show in lists.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ from orderbook import Venue
 
 from ..rest.errors import ParameterError
 from ..rest.spec import Operation
-from .trading import Account, Desk, DeskError, Order, parse_batch
+from .trading import DEFAULT_LEVERAGE, Account, Desk, DeskError, Order, _s, parse_batch
 
 if TYPE_CHECKING:
     from .simulator import Simulator
@@ -315,6 +325,158 @@ def fut_close_all(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
     return desk.futures_close_all(acct)
 
 
+def fut_update(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
+    """The order id, as for create and cancel (the document's example ``{}`` is a placeholder;
+    XT answers the id, which ccxt's ``edit_order`` reads)."""
+    order = desk._order(acct, _F, a["orderId"])
+    desk.futures_update(acct, order, a["price"], a["origQty"])
+    return str(order.order_id)
+
+
+def _positions(acct: Account, a: dict[str, Any]) -> list[Any]:
+    return [p for p in acct.positions.values() if a.get("symbol") in (None, "", p.symbol)]
+
+
+def fut_break_list(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
+    out = []
+    for p in _positions(acct, a):
+        mark = desk._market(_F, p.symbol).mark_price()
+        sign = -1 if p.side == "LONG" else 1  # cross margin: liquidation 1/leverage away
+        out.append(like("futures.get_break_list", {
+            **p.view(), "breakPrice": _s(p.entry * (1 + sign * Decimal(1) / p.leverage)),
+            "calMarkPrice": _s(mark),
+        }))  # fmt: skip
+    return out
+
+
+def fut_active_position(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
+    return [
+        like("futures.get_active_position", {
+            **p.view(), "autoMargin": False, "openOrderSize": "0", "floatingPL": "0",
+            "breakPrice": "0", "calMarkPrice": _s(desk._market(_F, p.symbol).mark_price()),
+            "welfareAccount": False, "profitId": None, "triggerPriceType": None,
+            "triggerProfitPrice": None, "triggerStopPrice": None,
+        })
+        for p in _positions(acct, a)
+    ]  # fmt: skip
+
+
+def fut_adl(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
+    symbols = sorted({p.symbol for p in _positions(acct, a)})
+    return [
+        {"symbol": s, "longQuantile": int((s, "LONG") in acct.positions),
+         "shortQuantile": int((s, "SHORT") in acct.positions)}
+        for s in symbols
+    ]  # fmt: skip
+
+
+def fut_leverage_info(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
+    items = [
+        like("futures.get_leverage_info", {
+            "symbol": symbol, "accountId": str(acct.account_id), "positionType": "CROSSED",
+            "positionSide": side, "contractType": "PERPETUAL",
+            "leverage": acct.leverage.get((symbol, side), DEFAULT_LEVERAGE),
+        })
+        for (venue, symbol) in desk.sim.markets if venue is _F
+        and a.get("symbol") in (None, "", symbol)
+        for side in ("LONG", "SHORT")
+    ]  # fmt: skip
+    return _page(items)
+
+
+def _compat_balance(
+    desk: Desk, acct: Account, key: str = "futures.get_compat_balances"
+) -> dict[str, Any]:
+    wallet = str(acct.wallet)
+    return like(key, {
+        **_fut_balance(desk, acct), "accountId": acct.account_id, "userId": acct.account_id,
+        "underlyingType": 1, "amount": wallet, "totalAmount": wallet, "convertBtcAmount": "0",
+        "convertUsdtAmount": wallet, "profit": "0", "notProfit": "0",
+    })  # fmt: skip
+
+
+def fut_compat_balance(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
+    if str(a["coin"]).lower() != "usdt":
+        raise DeskError("invalid_params", f"no {a['coin']} balance")
+    return _compat_balance(desk, acct, "futures.get_compat_balance")
+
+
+def _filled(desk: Desk, acct: Account, a: dict[str, Any]) -> list[Order]:
+    return [o for o in desk.all_orders(acct, _F, a.get("symbol")) if o.executed]
+
+
+def fut_filled_history(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
+    keys = ("symbol", "orderSide", "avgPrice", "origQty", "executedQty", "updatedTime")
+    return [{k: o.futures_view()[k] for k in keys} for o in _filled(desk, acct, a)]
+
+
+def fut_all_trades(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
+    return [
+        like("futures.get_all_trades", {
+            **t, "contractSize": float(desk._market(_F, t["symbol"]).contract_size),
+            "fee": _s(Decimal(str(t["fee"]))), "couponDeductFee": "0", "bonusDeductFee": "0",
+            "feeCoin": "usdt", "takerMaker": "TAKER",
+        })
+        for t in acct.trades
+        if t["venue"] == "futures" and a.get("symbol") in (None, "", t["symbol"])
+    ]  # fmt: skip
+
+
+def fut_all_orders(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
+    orders = desk.all_orders(acct, _F, a.get("symbol"))
+    items = [
+        like("futures.get_all_orders", {**o.futures_view(), "id": str(o.order_id), "type": "ORDER"})
+        for o in orders
+    ]
+    return _futures_page(items)
+
+
+def fut_partial_canceled(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
+    orders = [o for o in _filled(desk, acct, a) if o.state == "CANCELED"]
+    return _page([
+        like("futures.get_partial_canceled_orders", {
+            **o.futures_view(), "state": "PARTIALLY_CANCELED",
+            "canceledQty": _s((o.qty or Decimal(0)) - o.executed),
+        })
+        for o in orders
+    ])  # fmt: skip
+
+
+def fut_order_list(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
+    orders = desk.all_orders(acct, _F, a.get("symbol"))
+    return _futures_page([_futures_order(o, "futures.get_order_list") for o in orders])
+
+
+def fut_bills(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
+    bills = [b for b in acct.bills if a.get("symbol") in (None, "", b["symbol"])]
+    return _page(bills[-(a.get("limit") or 10) :][::-1])  # newest first
+
+
+def fut_cross_margin(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
+    """The cross margin held by the symbol's positions (the document's example: a string)."""
+    desk._market(_F, a["symbol"])
+    return _s(sum((p.margin for p in _positions(acct, a)), Decimal(0)))
+
+
+def fut_collect(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
+    desk._market(_F, a["symbol"])
+    if a["symbol"] not in acct.collections:
+        acct.collections.append(a["symbol"])
+    return True
+
+
+def fut_uncollect(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
+    if a["symbol"] in acct.collections:
+        acct.collections.remove(a["symbol"])
+    return True
+
+
+def spot_withdraw(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
+    """The request laid on the example's fields (withdrawals are not kept)."""
+    return like("spot.withdraw", {k: a.get(k) for k in ("currency", "chain", "amount", "address")}
+                | {"memo": a.get("memo") or ""})  # fmt: skip
+
+
 def fut_account(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
     return like("futures.get_account_info", {
         "accountId": acct.account_id, "allowOpenPosition": True, "allowTrade": True,
@@ -358,7 +520,63 @@ HANDLERS: dict[str, Handler] = {
     "futures.adjust_leverage": fut_adjust_leverage,
     "futures.close_all_positions": fut_close_all,
     "futures.get_account_info": fut_account,
+    "futures.update_order": fut_update,
+    "futures.get_break_list": fut_break_list,
+    "futures.get_active_position": fut_active_position,
+    "futures.get_adl_info": fut_adl,
+    "futures.get_leverage_info": fut_leverage_info,
+    "futures.get_compat_balances": lambda desk, acct, a: [_compat_balance(desk, acct)],
+    "futures.get_compat_balance": fut_compat_balance,
+    "futures.get_filled_order_history": fut_filled_history,
+    "futures.get_all_trades": fut_all_trades,
+    "futures.get_all_orders": fut_all_orders,
+    "futures.get_partial_canceled_orders": fut_partial_canceled,
+    "futures.get_order_list": fut_order_list,
+    "futures.get_balance_bills": fut_bills,
+    "futures.get_cross_margin": fut_cross_margin,
+    "futures.add_collection": fut_collect,
+    "futures.cancel_collection": fut_uncollect,
+    "futures.get_collections": lambda desk, acct, a: list(acct.collections),
+    "spot.withdraw": spot_withdraw,
+    "spot.transfer": lambda desk, acct, a: next(desk._ids),
+    "spot.account_transfer": lambda desk, acct, a: next(desk._ids),
 }
+
+#: List-valued operations on what the simulator does not keep: always empty.
+EMPTY = frozenset({
+    "spot.get_deposit_history", "spot.get_withdraw_history",
+    "futures.get_quant_order_history", "futures.get_quant_trades",
+    "futures.get_plans", "futures.get_plan_history", "futures.get_profits",
+    "futures.get_tracks", "futures.get_track_history", "futures.get_profit_history",
+    "futures.get_reverse_plans", "futures.get_reverse_plan_history",
+    "futures.get_position_history", "futures.get_funding_fees",
+    "futures.get_auto_deleverage_history", "futures.get_taker_over_list",
+})  # fmt: skip
+
+#: Lookups and cancels by id of what the simulator does not keep: the document's code.
+NOT_FOUND: dict[str, tuple[str, str]] = {  # each operation's own documented code
+    "futures.get_plan": ("invalid_entrust_Id", "Invalid order ID"),
+    "futures.cancel_plan": ("invalid_params", "Invalid parameters"),
+    "futures.get_profit": ("invalid_profit_id", "Profit ID does not exist"),
+    "futures.cancel_profit": ("invalid_entrust", "Invalid order ID"),
+    "futures.update_profit": ("invalid_entrust", "Invalid order ID"),
+    "futures.get_track": ("invalid_track_Id", "Tracking order does not exist"),
+    "futures.cancel_track": ("invalid_track_entrust", "Tracking order does not exist"),
+}
+
+
+def empty_like(example: Any) -> Any:
+    """An empty result of the example's kind: ``[]``, or its page with no ``items``."""
+    if isinstance(example, dict) and isinstance(example.get("items"), list):
+        page = {**example, "items": []}
+        for key in ("hasNext", "hasPrev", "hasPre"):
+            if key in page:
+                page[key] = False
+        for key in ("total", "ps"):
+            if key in page:
+                page[key] = 0
+        return page
+    return []
 
 
 def check_arguments(op: Operation, args: dict[str, Any]) -> dict[str, Any]:
@@ -381,5 +599,9 @@ def answer(sim: Simulator, op: Operation, account: Account, args: dict[str, Any]
     if handler is None:
         if isinstance(args.get("symbol"), str) and args["symbol"]:
             sim.desk._market(Venue(op.venue), args["symbol"])  # unknown symbol: its error
+        if op.key in EMPTY:
+            return empty_like(EXAMPLES.get(op.key))
+        if op.key in NOT_FOUND:
+            raise DeskError(*NOT_FOUND[op.key])
         return EXAMPLES.get(op.key)
     return handler(sim.desk, account, args)
