@@ -32,6 +32,11 @@ wrong (written down here and in the README):
   ccxt's ``fetch_order`` uses ``GET /v4/order/{orderId}``, which is unaffected.
 - ccxt's futures signature percent-encodes the query (the document: raw ``key=value``);
   it matters only for values with reserved characters, which ccxt's calls here lack.
+- ccxt takes swap ``create_order`` amounts in contracts, as the document counts them,
+  but reports swap orders and trades in base currency (contracts x ``contractSize``):
+  its unified convention, not the wire's; the simulator sends contracts throughout.
+- pyxt's spot client signs timestamps 30 s in the past with a 60 s window, inside the
+  document's rules; the simulator accepts them.
 """
 
 from __future__ import annotations
