@@ -7,6 +7,8 @@
 - :mod:`feeds.sim.auth`, :mod:`feeds.sim.trading`, :mod:`feeds.sim.tradingroutes`,
   :mod:`feeds.sim.privateside`: the trading side (signature checks, accounts, orders,
   fills, positions, private streams).
+- :mod:`feeds.sim.xtcompat`: the optional XT compatibility (``xt_compat``) that lets
+  XT.com's own clients (ccxt, ccxt.pro, pyxt) run unchanged against the simulator.
 - :mod:`feeds.sim.simulator`: :class:`Simulator`, which runs them (``async with``);
   :mod:`feeds.sim.background`: the same in a background thread, for synchronous code.
 
