@@ -460,8 +460,10 @@ def main() -> int:
     ops = sections(lines, reference_rows())
     table = render(ops, spot_error_messages(lines))
     examples = json.dumps({f"{o['venue']}.{o['name']}": o["example"] for o in ops}, indent=1)
+    # The ruff of this interpreter's environment, found whether or not it is on PATH
+    # (a venv's python run directly, as IDEs do, has no bin/ on PATH).
     table = subprocess.run(
-        ["ruff", "format", "--stdin-filename", str(TABLE_OUT), "-"],
+        [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(TABLE_OUT), "-"],
         input=table,
         capture_output=True,
         text=True,
