@@ -3,16 +3,28 @@
 Every subcommand is one row of :data:`COMMANDS`: its name, a one-line help, and two
 functions of its module:
 
-- ``add_arguments(parser)`` declares its options on its own ``argparse`` parser, with
-  every check of a value done there (``type=`` functions, ``choices``), so that bad
-  usage is refused by argparse with exit code 2 before anything runs;
-- ``run(args) -> int`` does the work and returns the exit code: 0 success, 1 the run
-  found a problem (a mismatch, a book that never went live, a refused request...).
+- ``add_arguments(parser)`` declares its options on its own ``argparse`` parser, each
+  with a help text, and every check of a value done there (the ``type=`` functions of
+  :mod:`feeds.apps.args`, ``choices``), so that bad usage is refused with one line and
+  exit code 2 before anything runs; defaults are appended to the help texts;
+- ``run(args) -> int`` does the work and returns the exit code. It may raise
+  :class:`~feeds.apps.args.UsageError` (options that cannot go together, a port in use:
+  one line, exit 2) or :class:`~feeds.apps.args.Problem` (the run found a problem:
+  one line, exit 1).
+
+Exit codes, the same for every subcommand: 0 success; 1 the run found a problem (a
+mismatch, a book that never went live, a refused request, nothing checked); 2 bad
+usage; 130 Ctrl-C (commands that print a summary print it first).
 
 To add a subcommand ``wexbook record``: write ``feeds/apps/record.py`` with
-``add_arguments`` and ``run`` (see :mod:`feeds.apps.demo`), and add one row::
+``add_arguments`` and ``run`` (see :mod:`feeds.apps.watch`), import it here and add
+one row (``description``, optional, is the text under ``wexbook record --help``)::
 
-    Command("record", "record a capture of live books", record.add_arguments, record.run),
+    Command("record", "record a capture of live books", record.add_arguments, record.run,
+            description=record.DESCRIPTION),
+
+Give every option a ``help=``; ``tests/test_cli.py`` checks that every subcommand's
+options have one, and runs each command's bad-usage cases.
 
 Today's rows: ``demo`` (:mod:`feeds.apps.demo`, and ``demo --offline``:
 :mod:`feeds.apps.offline`), ``watch`` (:mod:`feeds.apps.watch`), ``sim`` and
@@ -27,6 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from feeds.apps import demo, sim, watch
+from feeds.apps.args import HelpFormatter, Parser, Problem, UsageError
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,27 +54,35 @@ class Command:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("demo", demo.HELP, demo.add_arguments, demo.run),
-    Command("watch", watch.HELP, watch.add_arguments, watch.run),
-    Command("sim", sim.HELP, sim.add_arguments, sim.run),
-    Command("sim-fault", sim.FAULT_HELP, sim.add_fault_arguments, sim.run_fault),
+    Command("demo", demo.HELP, demo.add_arguments, demo.run, demo.DESCRIPTION),
+    Command("watch", watch.HELP, watch.add_arguments, watch.run, watch.DESCRIPTION),
+    Command("sim", sim.HELP, sim.add_arguments, sim.run, sim.DESCRIPTION),
+    Command(
+        "sim-fault", sim.FAULT_HELP, sim.add_fault_arguments, sim.run_fault, sim.FAULT_DESCRIPTION
+    ),
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full ``wexbook`` argument parser."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="wexbook",
         description="Exact local order books for the WEX exchange, and its embedded simulator.",
+        epilog="`wexbook COMMAND --help` tells more.\n"
+        "exit codes: 0 success, 1 the run found a problem, 2 bad usage, 130 Ctrl-C.",
+        formatter_class=HelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for command in COMMANDS:
         p = sub.add_parser(
-            command.name, help=command.help, description=command.description or command.help
+            command.name,
+            help=command.help,
+            description=command.description or command.help,
+            formatter_class=HelpFormatter,
         )
         command.add_arguments(p)
-        p.set_defaults(run=command.run)
+        p.set_defaults(run=command.run, parser=p)
     return parser
 
 
@@ -71,6 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
+    except UsageError as exc:
+        args.parser.error(str(exc))  # one line, exit code 2
+    except Problem as exc:
+        print(f"{args.parser.prog}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

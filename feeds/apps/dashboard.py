@@ -2,7 +2,17 @@
 
 :func:`book_rows` turns a :class:`~feeds.manager.BookManager`'s books into plain
 rows (so they can be tested and printed without a terminal); :func:`render`
-lays them out as a ``rich`` table.
+lays them out for the terminal's width.
+
+Each row says why a book is not LIVE in words a user can act on: the connection's
+error while its websocket is down ("no connection: ConnectionRefusedError ..."), the
+last snapshot error while snapshots fail ("snapshot failed: ConnectError ..."), or
+the book's own reason (a sequence gap, a refused subscription...).
+
+Layout: every column when the terminal is wide enough; otherwise the least needed
+columns go first (update id, spread, seconds quiet, messages/s, resyncs) and the
+reasons move under the table, at most two lines each, so that at 80 columns
+prices are never cut and the table's rows never wrap.
 """
 
 from __future__ import annotations
@@ -10,10 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from rich import box
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from feeds.manager import BookManager
-from orderbook import Decision
+from orderbook import Decision, SyncState
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,27 +44,44 @@ class BookRow:
     resyncs: int
     msgs_per_s: float
     quiet_s: float | None
-    reason: str | None
+    reason: str | None  #: why the book is not LIVE (None when it is)
 
 
 class RateMeter:
-    """Messages per second per book, from successive samples of its event counter."""
+    """What the table remembers between refreshes: message rates, snapshot failures."""
 
-    def __init__(self) -> None:
-        self._last: dict[tuple[str, str], tuple[float, int]] = {}
+    def __init__(self, window: float = 1.0) -> None:
+        self.window = window  #: seconds a rate is measured over
+        self._start: dict[tuple[str, str], tuple[float, int]] = {}
+        self._rate: dict[tuple[str, str], float] = {}
+        #: per (counter, venue, symbol), the failure count when the book was last seen LIVE
+        self._failures_when_live: dict[tuple[str, ...], int] = {}
 
     def rate(self, key: tuple[str, str], now: float, count: int) -> float:
-        last = self._last.get(key)
-        self._last[key] = (now, count)
-        if last is None or now <= last[0]:
+        """Messages per second over the last ``window`` seconds (0 until one has passed)."""
+        start = self._start.get(key)
+        if start is None:
+            self._start[key] = (now, count)
             return 0.0
-        return (count - last[1]) / (now - last[0])
+        if now - start[0] >= self.window:
+            self._rate[key] = (count - start[1]) / (now - start[0])
+            self._start[key] = (now, count)
+        return self._rate.get(key, 0.0)
+
+    def failing_since_live(self, key: tuple[str, ...], live: bool, failures: int) -> bool:
+        """True if ``failures`` (a failure counter) grew since the book was last seen LIVE."""
+        if live:
+            self._failures_when_live[key] = failures
+            return False
+        return failures > self._failures_when_live.get(key, 0)
 
 
 def book_rows(manager: BookManager, now: float, meter: RateMeter) -> list[BookRow]:
     """The current rows, one per book, in the order the books were added."""
     rows = []
     for book in manager.books.values():
+        conn = manager.connections.get(book.venue)
+        key = (book.venue.value, book.symbol)
         with book.lock:
             sync = book.sync
             live = sync.book
@@ -59,6 +89,32 @@ def book_rows(manager: BookManager, now: float, meter: RateMeter) -> list[BookRo
             ask = live.best_ask() if live is not None else None
             counts = sync.counts
             gaps = counts[Decision.GAP] + counts[Decision.OVERFLOW] + counts[Decision.CROSSED]
+            failed = meter.failing_since_live(
+                ("failed", *key), sync.is_live, book.counts["snapshot_failures"]
+            )
+            # The scheduler retries a failing snapshot request before the manager hears
+            # of it: its latest error names the book it was for.
+            sched = manager.schedulers.get(book.venue)
+            attempt_error = None
+            if sched is not None and sched.last_error:
+                prefix = f"{(book.venue, book.symbol)}: "
+                if sched.last_error.startswith(prefix):
+                    attempt_error = sched.last_error[len(prefix) :]
+            retrying = meter.failing_since_live(
+                ("attempts", *key), sync.is_live, sched.stats["errors"] if sched else 0
+            )
+            if sync.is_live:
+                reason = None
+            elif sync.state is SyncState.CLOSED:
+                reason = sync.reason
+            elif conn is not None and not conn.connected.is_set():
+                reason = f"no connection: {conn.last_error}" if conn.last_error else "connecting"
+            elif book.fetching and retrying and attempt_error:
+                reason = f"snapshot failing, retrying: {attempt_error}"
+            elif failed and book.last_snapshot_error:
+                reason = f"snapshot failed: {book.last_snapshot_error}"
+            else:
+                reason = sync.reason
             row = BookRow(
                 venue=book.venue.value,
                 symbol=book.symbol,
@@ -69,45 +125,81 @@ def book_rows(manager: BookManager, now: float, meter: RateMeter) -> list[BookRo
                 update_id=sync.update_id,
                 gaps=gaps,
                 resyncs=max(0, sync.generation - 1),
-                msgs_per_s=meter.rate((book.venue.value, book.symbol), now, book.depth_events),
+                msgs_per_s=meter.rate(key, now, book.depth_events),
                 quiet_s=(now - book.last_depth) if book.last_depth is not None else None,
-                reason=sync.reason,
+                reason=reason,
             )
         rows.append(row)
     return rows
 
 
 _STATE_STYLE = {"live": "green", "syncing": "yellow", "resyncing": "yellow", "stale": "red",
-                "disconnected": "red",
-                "closed": "dim"}  # fmt: skip
+                "disconnected": "red", "closed": "dim"}  # fmt: skip
+
+#: (header, justify, cell) for every column, in display order.
+_COLUMNS = {
+    "venue": ("venue", "left", lambda r: r.venue),
+    "symbol": ("symbol", "left", lambda r: r.symbol),
+    "state": ("state", "left", lambda r: r.state),
+    "bid": ("best bid", "right", lambda r: _fmt(r.best_bid)),
+    "ask": ("best ask", "right", lambda r: _fmt(r.best_ask)),
+    "spread": ("spread", "right", lambda r: _fmt(r.spread)),
+    "update_id": ("update id", "right", lambda r: "-" if r.update_id is None else str(r.update_id)),
+    "gaps": ("gaps", "right", lambda r: str(r.gaps)),
+    "resyncs": ("resyncs", "right", lambda r: str(r.resyncs)),
+    "rate": ("msg/s", "right", lambda r: f"{r.msgs_per_s:.1f}"),
+    "quiet": ("quiet s", "right", lambda r: "-" if r.quiet_s is None else f"{r.quiet_s:.1f}"),
+}
+#: Columns dropped, in this order, until the table fits the terminal.
+_OPTIONAL = ("update_id", "spread", "quiet", "rate", "resyncs")
 
 
-def render(rows: list[BookRow], title: str = "wexbook") -> Table:
-    """A rich table of ``rows``."""
-    table = Table(title=title, expand=False)
-    for name, justify in (
-        ("venue", "left"), ("symbol", "left"), ("state", "left"), ("best bid", "right"),
-        ("best ask", "right"), ("spread", "right"), ("update id", "right"), ("gaps", "right"),
-        ("resyncs", "right"), ("msg/s", "right"), ("quiet s", "right"), ("why not live", "left"),
-    ):  # fmt: skip
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+def _table(rows: list[BookRow], title: str, names: list[str], reasons: bool) -> Table:
+    table = Table(
+        title=title, box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False
+    )
+    for name in names:
+        header, justify, _ = _COLUMNS[name]
+        table.add_column(header, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    if reasons:
+        table.add_column("why not live", no_wrap=True)
     for r in rows:
-        style = _STATE_STYLE.get(r.state, "")
-        table.add_row(
-            r.venue,
-            r.symbol,
-            f"[{style}]{r.state}[/]" if style else r.state,
-            _fmt(r.best_bid),
-            _fmt(r.best_ask),
-            _fmt(r.spread),
-            str(r.update_id) if r.update_id is not None else "-",
-            str(r.gaps),
-            str(r.resyncs),
-            f"{r.msgs_per_s:.1f}",
-            f"{r.quiet_s:.1f}" if r.quiet_s is not None else "-",
-            (r.reason or "")[:40],
-        )
+        cells: list[str | Text] = [_COLUMNS[name][2](r) for name in names]
+        style = _STATE_STYLE.get(r.state)
+        if style:
+            cells[names.index("state")] = Text(r.state, style=style)
+        if reasons:
+            cells.append(r.reason or "")
+        table.add_row(*cells)
     return table
+
+
+def _width(console: Console, table: Table) -> int:
+    return console.measure(table).maximum
+
+
+def render(rows: list[BookRow], title: str = "wexbook", width: int | None = None) -> RenderableType:
+    """The table of ``rows`` laid out for ``width`` columns (default: the terminal's)."""
+    width = width or Console().width
+    probe = Console(width=10_000)
+    names = list(_COLUMNS)
+    table = _table(rows, title, names, reasons=True)
+    if _width(probe, table) <= width:
+        return table
+    table = _table(rows, title, names, reasons=False)
+    for drop in _OPTIONAL:
+        if _width(probe, table) <= width:
+            break
+        names.remove(drop)
+        table = _table(rows, title, names, reasons=False)
+    notes = [_note(f"{r.venue} {r.symbol}: {r.reason}", width) for r in rows if r.reason]
+    return Group(table, *notes) if notes else table
+
+
+def _note(text: str, width: int) -> Text:
+    """A reason under the table: at most two lines."""
+    room = 2 * width - 1
+    return Text(text if len(text) <= room else text[: room - 1] + "…", overflow="fold")
 
 
 def _fmt(value: Decimal | None) -> str:

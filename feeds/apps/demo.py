@@ -9,7 +9,12 @@ at that same update id, its top levels are compared exactly with the
 simulator's ground truth. After ``--seconds`` (or Ctrl-C) it prints a
 summary, with the number of comparisons and mismatches (which must be 0;
 the exit code is 1 otherwise), the time each book took to go LIVE and the
-time each gap took to heal.
+time each gap took to heal. ``--no-faults`` switches every fault off, the timed
+ones (stall, disconnect) too.
+
+Exit codes: 0 every book went LIVE, was compared and matched; 1 a mismatch, a book
+that never went LIVE, or no comparison at all (nothing was checked); 2 bad usage;
+130 after Ctrl-C (the summary is printed first; 1 if it shows a mismatch).
 
 ``wexbook demo --offline`` replays generated streams through the engine
 without sockets (:mod:`feeds.apps.offline`).
@@ -20,7 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import statistics
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +33,10 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
+from feeds.apps.args import UsageError, int_at_least, positive_float, positive_int, wex_symbol
+from feeds.apps.console import StopOnCtrlC, after_live, aligned, log_to_stderr, timing
 from feeds.apps.dashboard import RateMeter, book_rows, render
+from feeds.apps.sim import fault_lines
 from feeds.manager import BookEvent, BookManager
 from feeds.rest import MarketClient
 from feeds.sim import Simulator
@@ -139,41 +147,59 @@ async def run_demo(
     console: Console | None = None,
     futures_interval: str = "100ms",
 ) -> dict[str, Any]:
-    """Run the demo; returns the summary (also used by the tests)."""
+    """Run the demo; returns the summary (also used by the tests).
+
+    Ctrl-C (in the main thread) ends the run early: the summary is still taken,
+    with ``interrupted`` true.
+    """
     console = console or Console()
-    async with Simulator(spot_symbols=spot, futures_symbols=futures, seed=seed, speed=speed) as sim:
-        if faults:
-            arm_faults(sim, spot, futures)
-        market = MarketClient(sim.spot_http_url, sim.futures_http_url)
-        manager = BookManager(
-            spot_ws_url=sim.spot_ws_url,
-            futures_ws_url=sim.futures_ws_url,
-            market=market,
-            futures_interval=futures_interval,
-            stale_intervals=20,
-            connection_options={"backoff_base": 0.2},
+    with StopOnCtrlC() as stop:
+        print(
+            f"wexbook demo: {len(spot) + len(futures)} books, {seconds:g} s, faults "
+            f"{'on' if faults else 'off'}; Ctrl-C stops it and prints the summary",
+            file=console.file,
+            flush=True,
         )
-        referee = Referee(sim, manager)
-        manager.on_event(referee)
-        async with market, manager:
-            await manager.add_many("spot", spot)
-            await manager.add_many("futures", futures)
-            script = asyncio.create_task(fault_script(sim, manager, spot, futures, seconds))
-            loop = asyncio.get_running_loop()
-            end = loop.time() + seconds
-            meter = RateMeter()
-            title = f"wexbook demo: simulator on loopback, faults {'on' if faults else 'off'}"
-            try:
-                with Live(console=console, auto_refresh=False) as live:
-                    while loop.time() < end:
+        sim = Simulator(spot_symbols=spot, futures_symbols=futures, seed=seed, speed=speed)
+        async with sim:
+            if faults:
+                arm_faults(sim, spot, futures)
+            market = MarketClient(sim.spot_http_url, sim.futures_http_url)
+            manager = BookManager(
+                spot_ws_url=sim.spot_ws_url,
+                futures_ws_url=sim.futures_ws_url,
+                market=market,
+                futures_interval=futures_interval,
+                stale_intervals=20,
+                connection_options={"backoff_base": 0.2},
+            )
+            referee = Referee(sim, manager)
+            manager.on_event(referee)
+            async with market, manager:
+                await manager.add_many("spot", spot)
+                await manager.add_many("futures", futures)
+                script = None
+                if faults:
+                    script = asyncio.create_task(fault_script(sim, manager, spot, futures, seconds))
+                loop = asyncio.get_running_loop()
+                end = loop.time() + seconds
+                meter = RateMeter()
+                title = f"wexbook demo: simulator on loopback, faults {'on' if faults else 'off'}"
+                try:
+                    with Live(console=console, auto_refresh=False) as live:
+                        while loop.time() < end and not stop.is_set():
+                            rows = book_rows(manager, loop.time(), meter)
+                            live.update(render(rows, title, console.width), refresh=True)
+                            await stop.wait(min(0.25, max(0.0, end - loop.time())))
                         rows = book_rows(manager, loop.time(), meter)
-                        live.update(render(rows, title), refresh=True)
-                        await asyncio.sleep(0.25)
-            finally:
-                script.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await script
-            summary = summarize(sim, manager, referee)
+                        live.update(render(rows, title, console.width), refresh=True)
+                finally:
+                    if script is not None:
+                        script.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await script
+                summary = summarize(sim, manager, referee)
+    summary["interrupted"] = stop.interrupted
     return summary
 
 
@@ -186,8 +212,10 @@ def summarize(sim: Simulator, manager: BookManager, referee: Referee) -> dict[st
         counts = book.sync.counts
         if book.first_live is not None:
             to_live.append(book.first_live - book.added)
-        books[f"{venue.value}:{symbol}"] = {
+        books[f"{venue.value} {symbol}"] = {
             "state": book.sync.state.value,
+            "went_live": book.first_live is not None,
+            "reason": book.sync.reason,
             "update_id": book.sync.update_id,
             "events": book.depth_events,
             "gaps": counts[Decision.GAP] + counts[Decision.OVERFLOW],
@@ -203,80 +231,182 @@ def summarize(sim: Simulator, manager: BookManager, referee: Referee) -> dict[st
         "mismatches": sum(referee.mismatches.values()),
         "faults_injected": sim.stats()["faults"],
         "manager": dict(manager.counts),
-        "subscribe_to_live_s": _stats(to_live),
-        "heal_s": _stats(referee.heal_times),
+        "subscribe_to_live_s": to_live,
+        "heal_s": list(referee.heal_times),
     }
 
 
-def _stats(values: list[float]) -> dict[str, float | int] | None:
-    if not values:
-        return None
-    return {
-        "n": len(values),
-        "median": round(statistics.median(values), 4),
-        "max": round(max(values), 4),
-    }
+def problems(summary: dict[str, Any]) -> list[str]:
+    """What makes this run a failure (exit code 1), one sentence each; empty if none."""
+    found = []
+    if summary["mismatches"]:
+        found.append(
+            f"{summary['mismatches']} of {summary['comparisons']} ground-truth comparisons "
+            "found a book that differs from the simulator's"
+        )
+    for name, b in summary["books"].items():
+        if not b["went_live"]:
+            found.append(f"{name} never went live ({b['reason'] or b['state']})")
+    if not summary["comparisons"]:
+        found.append("no book was compared with the ground truth, so nothing was checked")
+    return found
 
 
 def print_summary(summary: dict[str, Any], console: Console) -> None:
-    console.print()
-    for name, b in summary["books"].items():
-        console.print(
-            f"{name:18} {b['state']:9} events {b['events']:6}  gaps {b['gaps']:3}  "
-            f"resyncs {b['resyncs']:3}  stalls {b['stalls']}  compared {b['comparisons']:5}  "
-            f"mismatches {b['mismatches']}"
-        )
-    faults = ", ".join(f"{k}={v}" for k, v in summary["faults_injected"].items()) or "none"
-    console.print(f"\nfaults injected by the simulator: {faults}")
-    console.print(f"time from subscribe to LIVE (s): {summary['subscribe_to_live_s']}")
-    console.print(f"time to heal a gap (s): {summary['heal_s']}")
-    console.print(
-        f"ground-truth comparisons: {summary['comparisons']}, mismatches: {summary['mismatches']}"
+    """The summary for people: one aligned line per book, then the totals."""
+    header = ["book", "state", "events", "gaps", "resyncs", "compared", "mismatches"]
+    rows = [
+        [name, b["state"], b["events"], b["gaps"], b["resyncs"], b["comparisons"],
+         b["mismatches"]]
+        for name, b in summary["books"].items()
+    ]  # fmt: skip
+    out = console.file
+    print(file=out)
+    for line in aligned(header, rows, right=range(2, 7)):
+        print(line, file=out)
+    stalls = [f"{name} {b['stalls']}" for name, b in summary["books"].items() if b["stalls"]]
+    if stalls:
+        print(f"\nstreams stalled and resynced: {', '.join(stalls)}", file=out)
+    print("\nfaults injected by the simulator:", file=out)
+    for line in fault_lines(summary["faults_injected"], indent="  ") or ["  none"]:
+        print(line, file=out)
+    print(file=out)
+    print(f"time from subscribe to LIVE:  {timing(summary['subscribe_to_live_s'], 'books')}",
+          file=out)  # fmt: skip
+    print(f"time to heal a gap:           {timing(summary['heal_s'], 'heals')}", file=out)
+    print(
+        f"ground-truth comparisons: {summary['comparisons']}, mismatches: {summary['mismatches']}",
+        file=out,
+        flush=True,
     )
+
+
+def check(args: argparse.Namespace) -> None:
+    """Options that only mean something together: refused with a usage error."""
+    if args.offline:
+        wrong = [f for f, v in (("--seconds", args.seconds), ("--speed", args.speed)) if v]
+        if wrong:
+            raise UsageError(
+                f"{' and '.join(wrong)} {_verb(wrong)} to the live demo, not --offline"
+            )
+    else:
+        wrong = [
+            f for f, v in (("--frames", args.frames), ("--compare-every", args.compare_every)) if v
+        ]
+        if wrong:
+            raise UsageError(f"{' and '.join(wrong)} {_verb(wrong)} to --offline only")
+    if not args.spot and not args.futures:
+        raise UsageError("no symbols: give --spot and/or --futures symbols (or leave both out)")
+
+
+def _verb(options: list[str]) -> str:
+    return "applies" if len(options) == 1 else "apply"
 
 
 def run(args: argparse.Namespace) -> int:
     """The ``wexbook demo`` command."""
+    check(args)
     if args.offline:
-        from .offline import run_offline
+        from feeds.apps.offline import run_offline
 
         return run_offline(args)
     console = Console()
-    try:
+    with log_to_stderr():
         summary = asyncio.run(
             run_demo(
-                args.seconds,
+                args.seconds or DEFAULT_SECONDS,
                 args.spot,
                 args.futures,
                 seed=args.seed,
-                speed=args.speed,
+                speed=args.speed or 1.0,
                 faults=not args.no_faults,
                 console=console,
             )
         )
-    except KeyboardInterrupt:
-        return 130
+    after_live(console)
     print_summary(summary, console)
-    return 1 if summary["mismatches"] else 0
+    found = problems(summary)
+    if summary["interrupted"] and not summary["mismatches"]:
+        return 130
+    for sentence in found:
+        print(f"wexbook demo: {sentence}", file=sys.stderr)
+    return 1 if found else 0
 
 
 HELP = "live books against the embedded simulator, with faults"
+DESCRIPTION = """\
+Start the embedded WEX simulator on loopback with faults switched on (dropped,
+duplicated, reordered and malformed frames, unknown topics, a lagging snapshot,
+a 429, a stalled futures stream, a forced disconnect), keep spot and futures
+books over real sockets, show them live, and compare every LIVE book exactly
+with the simulator's ground truth. After --seconds, or Ctrl-C, print a summary.
+
+exit codes: 0 all books went live and every comparison matched; 1 a mismatch, a
+book that never went live, or nothing compared; 2 bad usage; 130 Ctrl-C (after
+the summary).
+
+--offline replays generated streams through the engine instead, without sockets."""
+DEFAULT_SECONDS = 20.0
+DEFAULT_FRAMES = 5000  #: --offline
+DEFAULT_COMPARE_EVERY = 5  #: --offline
+DEFAULT_SPOT = ["btc_usdt", "eth_usdt", "sol_usdt"]
+DEFAULT_FUTURES = ["btc_usdt", "eth_usdt"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``wexbook demo``."""
-    p.add_argument("--seconds", type=float, default=20.0, help="how long to run (default 20)")
-    p.add_argument("--spot", nargs="*", default=["btc_usdt", "eth_usdt", "sol_usdt"])
-    p.add_argument("--futures", nargs="*", default=["btc_usdt", "eth_usdt"])
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--speed", type=float, default=1.0, help="simulator speed factor")
-    p.add_argument("--no-faults", action="store_true", help="a clean simulator")
-    p.add_argument("--offline", action="store_true", help="generated streams, no sockets")
-    p.add_argument("--frames", type=int, default=5000, help="--offline: frames per stream")
     p.add_argument(
-        "--symbols",
-        nargs="+",
-        default=["btc_usdt", "eth_usdt"],
-        help="--offline: symbols per venue",
+        "--spot",
+        nargs="*",
+        type=wex_symbol,
+        default=DEFAULT_SPOT,
+        metavar="SYMBOL",
+        help="spot books to keep (--spot alone: none)",
     )
-    p.add_argument("--compare-every", type=int, default=5, help="--offline: compare every n frames")
+    p.add_argument(
+        "--futures",
+        nargs="*",
+        type=wex_symbol,
+        default=DEFAULT_FUTURES,
+        metavar="SYMBOL",
+        help="futures books to keep (--futures alone: none)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=7, help="seed of the order flow and faults: same seed, same run"
+    )
+    p.add_argument(
+        "--no-faults",
+        action="store_true",
+        help="a clean simulator: no faults at all, the timed stall and disconnect neither",
+    )
+    live = p.add_argument_group("the live demo (the default)")
+    live.add_argument(
+        "--seconds",
+        type=positive_float,
+        metavar="S",
+        help=f"how long to run, in seconds > 0 (default: {DEFAULT_SECONDS:g})",
+    )
+    live.add_argument(
+        "--speed",
+        type=positive_float,
+        metavar="X",
+        help="simulator speed factor > 0; 1 is 10 market steps a second (default: 1)",
+    )
+    offline = p.add_argument_group("the offline demo")
+    offline.add_argument(
+        "--offline",
+        action="store_true",
+        help="replay generated streams through the engine, without sockets",
+    )
+    offline.add_argument(
+        "--frames",
+        type=positive_int,
+        metavar="N",
+        help=f"frames per stream, >= 1 (default: {DEFAULT_FRAMES})",
+    )
+    offline.add_argument(
+        "--compare-every",
+        type=int_at_least(1),
+        metavar="N",
+        help=f"compare with the truth every N frames, >= 1 (default: {DEFAULT_COMPARE_EVERY})",
+    )

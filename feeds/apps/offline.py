@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
+import textwrap
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from feeds.apps.console import aligned
 from feeds.sim.flow import FlowConfig, OrderFlow
 from orderbook import (
     BookSync,
@@ -111,11 +114,13 @@ def _snapshot_result(stream: Stream) -> dict[str, Any]:
     return flow.futures_snapshot_result(SNAPSHOT_DEPTH)
 
 
-def build_streams(symbols: list[str], seed: int, max_buffer: int = 10_000) -> list[Stream]:
-    """One spot and one futures stream per symbol, each with its own seed."""
+def build_streams(
+    spot: list[str], futures: list[str], seed: int, max_buffer: int = 10_000
+) -> list[Stream]:
+    """One stream per spot symbol and per futures symbol, each with its own seed."""
     streams = []
     n = 0
-    for venue in (Venue.SPOT, Venue.FUTURES):
+    for venue, symbols in ((Venue.SPOT, spot), (Venue.FUTURES, futures)):
         for i, symbol in enumerate(symbols):
             config = FlowConfig(
                 symbol=symbol, mid_ticks=3_000_000 // (i + 1), levels=SNAPSHOT_DEPTH
@@ -187,66 +192,124 @@ def run_stream_step(
             stream.mismatches += 1
 
 
+@dataclass(slots=True)
+class OfflineRun:
+    """What :func:`run_demo` did."""
+
+    streams: list[Stream]
+    elapsed: float  #: seconds
+    interrupted: bool = False  #: Ctrl-C ended it early
+
+    @property
+    def comparisons(self) -> int:
+        return sum(s.comparisons for s in self.streams)
+
+    @property
+    def mismatches(self) -> int:
+        return sum(s.mismatches for s in self.streams)
+
+
 def run_demo(
-    frames: int, symbols: list[str], seed: int, rates: FaultRates, compare_every: int = 1
-) -> tuple[list[Stream], float]:
-    """Replay ``frames`` frames per stream; returns the streams and the elapsed seconds.
+    frames: int,
+    spot: list[str],
+    futures: list[str],
+    seed: int,
+    rates: FaultRates,
+    compare_every: int = 1,
+) -> OfflineRun:
+    """Replay ``frames`` frames per stream (Ctrl-C stops early, the run so far is kept).
 
     With ``compare_every`` > 1 only every n-th frame is a comparison
     opportunity (a full comparison costs far more than applying a frame).
     """
+    if frames < 1 or compare_every < 1:
+        raise ValueError("frames and compare_every must be >= 1")
     rng = random.Random(seed)
-    streams = build_streams(symbols, seed)
+    streams = build_streams(spot, futures, seed)
     start = time.perf_counter()
-    for n in range(frames):
-        compare = n % compare_every == 0
-        for stream in streams:
-            run_stream_step(stream, rng, rates, compare)
-    return streams, time.perf_counter() - start
+    interrupted = False
+    try:
+        for n in range(frames):
+            compare = n % compare_every == 0
+            for stream in streams:
+                run_stream_step(stream, rng, rates, compare)
+    except KeyboardInterrupt:
+        interrupted = True
+    return OfflineRun(streams, time.perf_counter() - start, interrupted)
 
 
-def format_report(streams: list[Stream], elapsed: float) -> str:
-    """A short plain-text report of the replay."""
-    head = (
-        f"{'venue':8} {'symbol':9} {'state':9} {'update_id':>10} {'frames':>7} {'applied':>7} "
-        f"{'gaps':>5} {'dup/old':>7} {'too-old':>7} {'malf':>5} {'gen':>4} "
-        f"{'compared':>8} {'mismatch':>8}"
-    )
-    lines = [head, "-" * len(head)]
-    total_frames = total_cmp = total_mis = 0
+_FAULT_WORDS = {
+    "drop": "frames dropped",
+    "duplicate": "frames duplicated",
+    "swap": "neighbours swapped",
+    "malformed": "frames malformed",
+    "old_snapshot": "snapshots served from before the stream",
+}
+
+
+def format_report(run: OfflineRun) -> str:
+    """The report for people: one aligned line per book, then the totals."""
+    header = ["book", "state", "frames", "gaps", "resyncs", "compared", "mismatches"]
+    rows = []
     faults: Counter[str] = Counter()
-    for s in streams:
+    discarded = too_old = malformed = 0
+    for s in run.streams:
         c = s.sync.counts
-        lines.append(
-            f"{s.venue.value:8} {s.symbol:9} {s.sync.state.value:9} {s.sync.update_id!s:>10} "
-            f"{s.frames:>7} {c[Decision.APPLIED]:>7} {c[Decision.GAP] + c[Decision.OVERFLOW]:>5} "
-            f"{c[Decision.DUPLICATE] + c[Decision.DROPPED_OLD]:>7} "
-            f"{c[Decision.SNAPSHOT_TOO_OLD]:>7} {s.malformed_seen:>5} {s.sync.generation:>4} "
-            f"{s.comparisons:>8} {s.mismatches:>8}"
-        )
-        total_frames += s.frames
-        total_cmp += s.comparisons
-        total_mis += s.mismatches
+        rows.append([
+            f"{s.venue.value} {s.symbol}", s.sync.state.value, s.frames,
+            c[Decision.GAP] + c[Decision.OVERFLOW], max(0, s.sync.generation - 1),
+            s.comparisons, s.mismatches,
+        ])  # fmt: skip
         faults.update(s.faults)
-    injected = ", ".join(f"{k}={v}" for k, v in sorted(faults.items())) or "none"
+        discarded += c[Decision.DUPLICATE] + c[Decision.DROPPED_OLD]
+        too_old += c[Decision.SNAPSHOT_TOO_OLD]
+        malformed += s.malformed_seen
+    lines = aligned(header, rows, right=range(2, 7))
+    injected = ", ".join(
+        f"{_FAULT_WORDS.get(k, k.replace('_', ' '))}: {v}" for k, v in sorted(faults.items())
+    )
+    total = sum(s.frames for s in run.streams)
+    rate = f"{total / run.elapsed:,.0f} frames/s" if run.elapsed > 0 else "-"
     lines += [
         "",
-        f"faults injected: {injected}",
-        f"frames: {total_frames} in {elapsed:.2f} s ({total_frames / elapsed:,.0f} frames/s, "
-        "including fault injection and ground-truth comparisons)",
-        f"ground-truth comparisons: {total_cmp}, mismatches: {total_mis}",
+        *textwrap.wrap(f"faults injected: {injected or 'none'}", 80, subsequent_indent="  "),
+        *textwrap.wrap(
+            f"discarded by the engine: duplicate or old events: {discarded}, malformed frames: "
+            f"{malformed}, snapshots older than the stream: {too_old}",
+            80,
+            subsequent_indent="  ",
+        ),
+        f"frames: {total} in {run.elapsed:.2f} s ({rate}, with faults and comparisons)",
+        f"ground-truth comparisons: {run.comparisons}, mismatches: {run.mismatches}",
     ]
     return "\n".join(lines)
 
 
 def run_offline(args: argparse.Namespace) -> int:
-    """``wexbook demo --offline``."""
+    """``wexbook demo --offline``: exit 1 on a mismatch or when nothing was compared."""
+    from feeds.apps import demo
+
     rates = FaultRates() if not args.no_faults else FaultRates(0, 0, 0, 0, 0)
+    frames = args.frames or demo.DEFAULT_FRAMES
     print(
-        f"wexbook demo --offline (replay): {args.frames} frames per stream, "
-        f"{len(args.symbols)} symbols x spot+futures, seed {args.seed}"
+        f"wexbook demo --offline: {len(args.spot) + len(args.futures)} books, {frames} frames "
+        f"each, seed {args.seed}, faults {'off' if args.no_faults else 'on'}",
+        flush=True,
     )
-    streams, elapsed = run_demo(args.frames, args.symbols, args.seed, rates, args.compare_every)
-    print(format_report(streams, elapsed))
-    mismatches = sum(s.mismatches for s in streams)
-    return 1 if mismatches else 0
+    run = run_demo(
+        frames, args.spot, args.futures, args.seed, rates,
+        args.compare_every or demo.DEFAULT_COMPARE_EVERY,
+    )  # fmt: skip
+    print(format_report(run), flush=True)
+    if run.mismatches:
+        return 1
+    if run.interrupted:
+        return 130
+    if not run.comparisons:
+        print(
+            "wexbook demo: no book was compared with the ground truth, so nothing was checked "
+            "(more --frames, or a smaller --compare-every)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

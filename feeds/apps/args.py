@@ -1,0 +1,158 @@
+"""Argument checking shared by every ``wexbook`` subcommand: one place per kind of value.
+
+Every option is checked by its ``type=`` function as argparse parses it, so a bad
+value is refused before anything runs, with one line naming the option, what it
+must be, and what was given (exit code 2)::
+
+    wexbook demo: argument --speed: must be a number > 0, not '0' (see wexbook demo --help)
+
+Checks that involve several options (``--frames`` without ``--offline``, a fault on a
+symbol the simulator does not serve) raise :class:`UsageError` from the command's
+``run``, which ends the same way. A run that starts but finds a problem (a mismatch,
+a book that never went live, an unreachable server) raises :class:`Problem`, or
+returns 1 after saying why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+
+class UsageError(Exception):
+    """The options cannot be used as given: one line, exit code 2."""
+
+
+class Problem(Exception):
+    """The run found a problem (unreachable server, refused request...): one line, exit code 1."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line (no usage dump), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps descriptions as written and appends each option's default to its help.
+
+    Defaults are spelled for people: lists as space-separated words (``btc_usdt eth_usdt``),
+    and nothing for flags or options that default to "not given".
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or isinstance(action, argparse._HelpAction)
+        ):
+            return text
+        if isinstance(default, list | tuple):
+            shown = " ".join(str(v) for v in default) or "none"
+        else:
+            shown = str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
+def _number(text: str, kind: Callable[[str], Any], what: str) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (seconds, a speed factor)."""
+    value = _number(text, float, "a number > 0")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, not {text!r}")
+    return float(value)
+
+
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """A whole number >= ``minimum``."""
+
+    def check(text: str) -> int:
+        value = _number(text, int, f"a whole number >= {minimum}")
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, not {text!r}")
+        return int(value)
+
+    check.__name__ = f"int_at_least_{minimum}"
+    return check
+
+
+positive_int = int_at_least(1)
+
+
+def probability(text: str) -> float:
+    """A probability: a number from 0 to 1."""
+    value = _number(text, float, "a probability from 0 to 1")
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a probability from 0 to 1, not {text!r}")
+    return float(value)
+
+
+def port(text: str) -> int:
+    """A TCP port, 1..65535, or 0 for any free port."""
+    value = _number(text, int, "a port number from 1 to 65535 (or 0: any free port)")
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"must be a port number from 1 to 65535 (or 0: any free port), not {text!r}"
+        )
+    return int(value)
+
+
+_SYMBOL = re.compile(r"[a-z0-9]+(_[a-z0-9]+)+")
+
+
+def wex_symbol(text: str) -> str:
+    """A WEX symbol such as ``btc_usdt`` (lower case; ``BTC_USDT`` is accepted as that)."""
+    value = text.strip().lower()
+    if not _SYMBOL.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"expected a symbol such as btc_usdt, not {text!r}")
+    return value
+
+
+def url(*schemes: str, example: str) -> Callable[[str], str]:
+    """A URL with one of ``schemes`` and a host, e.g. ``url("http", "https", example=...)``."""
+
+    article = "an" if schemes[0][0] in "aeiouh" else "a"
+
+    def check(text: str) -> str:
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018  (raises ValueError on a bad port)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{exc}: {text!r}") from None
+        if parts.scheme not in schemes or not parts.hostname:
+            spelled = " or ".join(s + "://" for s in schemes)
+            raise argparse.ArgumentTypeError(
+                f"expected {article} {spelled} URL such as {example}, not {text!r}"
+            )
+        return text
+
+    check.__name__ = f"{schemes[0]}_url"
+    return check
+
+
+http_url = url("http", "https", example="http://127.0.0.1:8080")
+ws_url = url("ws", "wss", example="ws://127.0.0.1:8765/public")
+
+
+def say(prog: str, message: str) -> None:
+    """One line on stderr, ``prog: message``."""
+    print(f"{prog}: {message}", file=sys.stderr, flush=True)
