@@ -4,6 +4,7 @@ Usage (from the repository root)::
 
     python -m bench.compare                 # 200k frames, 5 interleaved rounds, memory
     python -m bench.compare --frames 20000 --rounds 3 --books 100
+    python -m bench.compare --peers         # the README's table, with peers (bench extra)
 
 Every round runs every variant once, in turn, on the same frames, so that
 machine noise hits them alike; the report gives each variant's median time
@@ -19,7 +20,7 @@ import time
 
 import orjson
 
-from orderbook import Venue, parse_depth_update
+from orderbook import Venue, accel, parse_depth_update
 
 from .memory import memory_ratio
 from .runners import VARIANTS, book_bytes_per_level, book_levels, setup_engine
@@ -77,7 +78,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--books", type=int, default=1000, help="books for the memory test")
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="print the README's performance table: wexbook compiled and pure, the baseline, "
+        "PyPI order-book and a ccxt-style sorted-list book, from this one run",
+    )
     args = parser.parse_args(argv)
+    if args.peers:
+        from .table import print_table
+
+        stream = bench_stream(args.frames)
+        print(f"hot path: {accel.describe()}")
+        print_table(stream.frames, stream.snapshot, args.rounds)
+        return 0
 
     t0 = time.perf_counter()
     stream = bench_stream(args.frames)

@@ -15,6 +15,7 @@ The data path, one module per stage::
 Nothing here does I/O; the websocket and REST adapters live in ``feeds``.
 """
 
+from .accel import ACCELERATED
 from .book import OrderBook
 from .errors import (
     BookClosed,
@@ -42,6 +43,7 @@ from .sync import BookSync, Decision, Observer, SyncState
 from .views import BookView, FillEstimate, Level, Side
 
 __all__ = [
+    "ACCELERATED",
     "BookClosed",
     "BookDisconnected",
     "BookNotLive",

@@ -35,6 +35,7 @@ from .prices import (
     Number,
     PriceCodec,
     exact_bound,
+    parse_price,
     parse_quantity,
     price_value,
     quantity_is_zero,
@@ -77,6 +78,30 @@ def check_quantity(text: object) -> bool:
         if (not core or core == ".") and text.strip("."):  # plain digits, one "." at most
             return not text.strip("0.")
     return quantity_is_zero(text)
+
+
+def _snapshot_number(text: object, exact: Callable[[object], Number]) -> Number | None:
+    """A snapshot's price or quantity spelling as its exact number; ``None`` for a zero.
+
+    A plain spelling (digits, at most one ``.``) of at most 16 characters has at
+    most 15 significant digits and lies far inside the ranges, so ``float(text)``
+    is its exact key at once; anything else goes to ``exact``
+    (:func:`~orderbook.prices.parse_price` or
+    :func:`~orderbook.prices.parse_quantity`), which applies the whole rule and
+    raises for every spelling it refuses.
+    """
+    if type(text) is str and len(text) <= 16:
+        core = text.strip(_DIGITS)
+        if (not core or core == ".") and text.strip("."):
+            return float(text) if text.strip("0.") else None
+    value = exact(text)
+    return value if value else None
+
+
+#: The snapshot conversion in use: :func:`_snapshot_number` or its compiled twin
+#: (:mod:`orderbook.accel` sets it, and ``OrderBook.apply``).
+_snapshot_number_impl: Callable[[object, Callable[[object], Number]], Number | None]
+_snapshot_number_impl = _snapshot_number
 
 
 def _bad_level(levels: list[RawLevel], exc: BaseException) -> InvalidLevel:
@@ -186,6 +211,47 @@ def _apply_side_general(
             side[key] = qty
 
 
+#: Cached exact levels per side are forgotten all at once beyond this many.
+LEVEL_CACHE_MAX = 8192
+
+_new_tuple = tuple.__new__
+
+
+def _fresh_level(key: Number, qty: Quantity, cache: dict[Number, tuple[Quantity, Level]]) -> Level:
+    """Build the exact :class:`Level` of ``key`` at ``qty`` and remember it in ``cache``."""
+    if len(cache) >= LEVEL_CACHE_MAX:
+        cache.clear()
+    level = _new_tuple(Level, (to_decimal(key), to_decimal(qty)))
+    cache[key] = (qty, level)
+    return level
+
+
+def _level_of(key: Number, qty: Quantity, cache: dict[Number, tuple[Quantity, Level]]) -> Level:
+    """The exact level of ``key`` at ``qty``: from ``cache`` while the stored quantity is the
+    very object the cached level was built from (numbers and strings are immutable, so the
+    same object is the same value), else built fresh and remembered."""
+    hit = cache.get(key)
+    if hit is not None and hit[0] is qty:
+        return hit[1]
+    return _fresh_level(key, qty, cache)
+
+
+def _levels_of(
+    keys: Iterable[Number], side: SortedDict, cache: dict[Number, tuple[Quantity, Level]]
+) -> list[Level]:
+    """Exact levels of ``keys`` on ``side``, through the read cache (see :func:`_level_of`)."""
+    out = []
+    append, get = out.append, cache.get
+    for key in keys:
+        qty = side[key]
+        hit = get(key)
+        if hit is not None and hit[0] is qty:
+            append(hit[1])
+        else:
+            append(_fresh_level(key, qty, cache))
+    return out
+
+
 class OrderBook:
     """Two sorted sides of exact price levels for one symbol.
 
@@ -201,10 +267,13 @@ class OrderBook:
     """
 
     __slots__ = (
+        "_accel",
         "_ask_del",
+        "_ask_levels",
         "_ask_lists",
         "_ask_set",
         "_bid_del",
+        "_bid_levels",
         "_bid_lists",
         "_bid_set",
         "asks",
@@ -225,6 +294,10 @@ class OrderBook:
         # SortedList never replaces this list object, so the reference stays valid.
         self._bid_lists = bids._list._lists
         self._ask_lists = asks._list._lists
+        self._accel: object = None  # the compiled path's per-book state (orderbook.accel)
+        # Exact levels already built for reads: key -> (stored quantity, Level).
+        self._bid_levels: dict[Number, tuple[Quantity, Level]] = {}
+        self._ask_levels: dict[Number, tuple[Quantity, Level]] = {}
 
     @classmethod
     def from_levels(
@@ -238,17 +311,20 @@ class OrderBook:
         its levels.
         """
         book = cls(codec)
-        parse_price = book.codec.parse_uncached
+        number = _snapshot_number_impl
         for levels, side in ((bids, book.bids), (asks, book.asks)):
             items: dict[Number, Number] = {}
             for level in levels:
                 if type(level) not in _LEVEL_TYPES or len(level) != 2:
                     raise _bad_level([level], TypeError())
-                key, qty = parse_price(level[0]), parse_quantity(level[1])
-                if qty:
-                    items[key] = qty
-                else:
+                key = number(level[0], parse_price)
+                if key is None:
+                    parse_price(level[0])  # a zero price: raises
+                qty = number(level[1], parse_quantity)
+                if qty is None:
                     items.pop(key, None)
+                else:
+                    items[key] = qty
             side.update(items)
         return book
 
@@ -295,7 +371,11 @@ class OrderBook:
         if not lists:
             return None
         key = lists[-1][-1]
-        return Level(to_decimal(key), to_decimal(self.bids[key]))
+        qty = self.bids[key]
+        hit = self._bid_levels.get(key)
+        if hit is not None and hit[0] is qty:
+            return hit[1]
+        return _fresh_level(key, qty, self._bid_levels)
 
     def best_ask(self) -> Level | None:
         """Lowest ask as an exact :class:`Level`, or ``None``."""
@@ -303,7 +383,11 @@ class OrderBook:
         if not lists:
             return None
         key = lists[0][0]
-        return Level(to_decimal(key), to_decimal(self.asks[key]))
+        qty = self.asks[key]
+        hit = self._ask_levels.get(key)
+        if hit is not None and hit[0] is qty:
+            return hit[1]
+        return _fresh_level(key, qty, self._ask_levels)
 
     def spread(self) -> Decimal | None:
         """Best ask minus best bid, exact."""
@@ -317,23 +401,42 @@ class OrderBook:
 
     def iter_bids(self) -> Iterator[Level]:
         """Bids best (highest) first, as exact levels."""
-        bids = self.bids
+        bids, cache = self.bids, self._bid_levels
         for key in reversed(bids):
-            yield Level(to_decimal(key), to_decimal(bids[key]))
+            yield _level_of(key, bids[key], cache)
 
     def iter_asks(self) -> Iterator[Level]:
         """Asks best (lowest) first, as exact levels."""
-        asks = self.asks
+        asks, cache = self.asks, self._ask_levels
         for key in asks:
-            yield Level(to_decimal(key), to_decimal(asks[key]))
+            yield _level_of(key, asks[key], cache)
+
+    def top_bids(self, n: int | None = None) -> list[Level]:
+        """The top ``n`` bids (all if ``None``) as a list of exact levels, best first."""
+        if n is not None and n < 0:
+            raise ValueError(f"n must be None or >= 0, got {n}")
+        lists = self._bid_lists
+        if len(lists) == 1:
+            keys: Iterable[Number] = lists[0][: -n - 1 if n else None : -1] if n != 0 else ()
+        else:
+            keys = islice(reversed(self.bids), n)
+        return _levels_of(keys, self.bids, self._bid_levels)
+
+    def top_asks(self, n: int | None = None) -> list[Level]:
+        """The top ``n`` asks (all if ``None``) as a list of exact levels, best first."""
+        if n is not None and n < 0:
+            raise ValueError(f"n must be None or >= 0, got {n}")
+        lists = self._ask_lists
+        keys: Iterable[Number] = lists[0][:n] if len(lists) == 1 else islice(self.asks, n)
+        return _levels_of(keys, self.asks, self._ask_levels)
 
     def depth(self, n: int | None = None) -> tuple[list[Level], list[Level]]:
         """Top ``n`` levels per side (all if ``None``) as lists ``(bids, asks)``, best first."""
-        return list(islice(self.iter_bids(), n)), list(islice(self.iter_asks(), n))
+        return self.top_bids(n), self.top_asks(n)
 
     def copy_levels(self, n: int | None = None) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
         """Top ``n`` levels per side as tuples, for building an immutable view."""
-        return tuple(islice(self.iter_bids(), n)), tuple(islice(self.iter_asks(), n))
+        return tuple(self.top_bids(n)), tuple(self.top_asks(n))
 
     def arrays(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``n`` levels per side as ``(n, 2)`` float64 arrays of (price, qty), best first."""

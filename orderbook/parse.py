@@ -33,6 +33,7 @@ We read ``a`` as asks and ``b`` as bids.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -96,8 +97,26 @@ def futures_depth_update(data: dict[str, Any], raw: object = None) -> DepthUpdat
 _DATA_PARSERS = {Venue.SPOT: spot_depth_update, Venue.FUTURES: futures_depth_update}
 
 
+#: The compiled twin of :func:`reference_parse_depth_update` (``None``: pure Python).
+#: Set by :mod:`orderbook.accel`.
+_compiled_parse: Callable[[str | bytes, Venue | str], DepthUpdate] | None = None
+
+
 def parse_depth_update(raw: str | bytes, venue: Venue | str) -> DepthUpdate:
-    """Raw websocket text of a ``depth_update`` push to a :class:`DepthUpdate`."""
+    """Raw websocket text of a ``depth_update`` push to a :class:`DepthUpdate`.
+
+    Raises :class:`MalformedEvent` for anything but a ``depth_update`` push of
+    the documented shape (see :func:`spot_depth_update` and
+    :func:`futures_depth_update`), ``ValueError`` for an unknown venue.
+    """
+    compiled = _compiled_parse
+    if compiled is not None:
+        return compiled(raw, venue)
+    return reference_parse_depth_update(raw, venue)
+
+
+def reference_parse_depth_update(raw: str | bytes, venue: Venue | str) -> DepthUpdate:
+    """:func:`parse_depth_update` in pure Python: the reference the compiled twin follows."""
     try:
         msg = _loads(raw)
         data = msg["data"]

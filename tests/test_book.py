@@ -9,6 +9,8 @@ import pytest
 
 from orderbook import InvalidLevel, Level, OrderBook, Side
 
+pytestmark = pytest.mark.usefixtures("hot_path")
+
 D = Decimal
 
 

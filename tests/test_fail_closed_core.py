@@ -23,6 +23,7 @@ from orderbook import (
     parse_depth_update,
 )
 
+pytestmark = pytest.mark.usefixtures("hot_path")
 
 def live_spot(**kw) -> BookSync:
     sync = BookSync("btc_usdt", SpotSequencer(), **kw)

@@ -15,6 +15,8 @@ from orderbook import (
     spot_snapshot,
 )
 
+pytestmark = pytest.mark.usefixtures("hot_path")
+
 
 def test_spot_document_example() -> None:
     raw = spot_raw(121, 123, bids=[["32000", "0.2"]], asks=[["34000", "1.2"], ["34001", "2.3"]])

@@ -36,6 +36,8 @@ from orderbook import (
 from orderbook.book import check_quantity
 from orderbook.prices import PRICE_MAX, PRICE_MIN, ExactDecimal
 
+pytestmark = pytest.mark.usefixtures("hot_path")
+
 GOOD = ["1", "30000.01", "0.10", ".5", "5.", "1e-8", "1E+3", "2.5e2", "0E-8", "00012.3400"]
 BAD = [
     "5_5", "\u0665", "1\u00b2", " 5", "5 ", "5\n", "+5", "-5", "inf", "nan", "Infinity",

@@ -9,6 +9,8 @@ import pytest
 from orderbook import InvalidLevel, PriceCodec, parse_price, parse_quantity, to_decimal
 from orderbook.prices import FLOAT_DIGITS, to_number
 
+pytestmark = pytest.mark.usefixtures("hot_path")
+
 
 @pytest.mark.parametrize(
     ("a", "b"),

@@ -25,6 +25,8 @@ from orderbook import (
     sequencer_for,
 )
 
+pytestmark = pytest.mark.usefixtures("hot_path")
+
 
 def spot_sync() -> BookSync:
     return BookSync("btc_usdt", SpotSequencer())

@@ -19,6 +19,7 @@ from orderbook import (
     SyncState,
 )
 
+pytestmark = pytest.mark.usefixtures("hot_path")
 
 class Recorder:
     """An observer that records every decision."""

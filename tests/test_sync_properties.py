@@ -29,6 +29,7 @@ from orderbook import (
     FuturesSequencer,
     SpotSequencer,
     SyncState,
+    accel,
     futures_snapshot,
     parse_depth_update,
     spot_snapshot,
@@ -262,11 +263,30 @@ _settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 
-TestSpotSync = SyncMachine.TestCase
-TestSpotSync.settings = _settings
-TestFuturesPuSync = FuturesPuMachine.TestCase
-TestFuturesPuSync.settings = _settings
-TestFuturesBothSync = FuturesBothMachine.TestCase
-TestFuturesBothSync.settings = _settings
-TestFuturesFuSync = FuturesFuStrictWithSkipsMachine.TestCase
-TestFuturesFuSync.settings = _settings
+def _on_path(machine: type[RuleBasedStateMachine], compiled: bool) -> type:
+    """``machine``'s test case, run on one hot path (see :mod:`orderbook.accel`)."""
+
+    class Case(machine.TestCase):  # type: ignore[name-defined,misc]
+        settings = _settings
+
+        def setUp(self) -> None:
+            if compiled and not accel.AVAILABLE:
+                self.skipTest(f"compiled accelerator {accel.UNAVAILABLE}")
+            self._before = accel.active() == "compiled"
+            accel.use(compiled)
+
+        def tearDown(self) -> None:
+            accel.use(self._before)
+
+    Case.__name__ = Case.__qualname__ = f"{machine.__name__}{'Compiled' if compiled else 'Python'}"
+    return Case
+
+
+TestSpotSync = _on_path(SyncMachine, False)
+TestSpotSyncCompiled = _on_path(SyncMachine, True)
+TestFuturesPuSync = _on_path(FuturesPuMachine, False)
+TestFuturesPuSyncCompiled = _on_path(FuturesPuMachine, True)
+TestFuturesBothSync = _on_path(FuturesBothMachine, False)
+TestFuturesBothSyncCompiled = _on_path(FuturesBothMachine, True)
+TestFuturesFuSync = _on_path(FuturesFuStrictWithSkipsMachine, False)
+TestFuturesFuSyncCompiled = _on_path(FuturesFuStrictWithSkipsMachine, True)

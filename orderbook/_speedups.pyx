@@ -1,0 +1,451 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Compiled twins of the hot path in :mod:`orderbook.book` (optional accelerator).
+
+Each function here does exactly what its pure-Python reference does, with the
+same results, the same partial effects before an error and the same exceptions
+(the messages come from the same reference functions, which are passed in):
+
+- :func:`apply_side` is ``orderbook.book._apply_side``;
+- :func:`snapshot_number` is ``orderbook.book._snapshot_number``.
+
+The references stay the readable definition of the rule; the test suite runs
+against both (``orderbook.accel``) and a differential test compares them.
+What is faster here: the quantity spelling is checked on the string's bytes in
+C instead of two ``str.strip`` calls and a ``len``; float keys are compared as
+C doubles in the sorted-list searches; dict reads and writes go through the C
+API (the ``SortedDict``'s own dict, as the reference's bound
+``dict.__setitem__`` does).
+"""
+
+from cpython.dict cimport (
+    PyDict_Contains,
+    PyDict_DelItem,
+    PyDict_GetItemWithError,
+    PyDict_SetItem,
+    PyDict_Size,
+)
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_FromString
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE, PyList_Insert
+from cpython.object cimport PyObject, PyObject_RichCompareBool, Py_LT
+from cpython.sequence cimport PySequence_DelItem
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
+from cpython.unicode cimport PyUnicode_GET_LENGTH
+
+cdef extern from "Python.h":
+    int PyUnicode_KIND(object o)
+    void* PyUnicode_DATA(object o)
+    int PyUnicode_1BYTE_KIND
+    bint PyFloat_CheckExact(object o)
+    bint PyUnicode_CheckExact(object o)
+    bint PyDict_CheckExact(object o)
+    bint PyList_CheckExact(object o)
+    bint PyTuple_CheckExact(object o)
+
+
+# Must equal orderbook.book._FAST_QTY (checked at import by orderbook.accel).
+FAST_QTY = 30
+
+cdef enum:
+    _BAD = -1
+    _ZERO = 0
+    _NONZERO = 1
+    _SLOW = 2
+
+
+cdef inline int _plain_quantity(object qty):
+    """_ZERO/_NONZERO for a plain spelling of <= FAST_QTY ASCII chars, _SLOW otherwise.
+
+    Plain means what the reference's inline test accepts: digits with at most one
+    ``.`` and at least one digit. ``""`` and ``"."`` are _BAD (the reference refuses
+    them on its delete branch); anything else is left to the reference check.
+    """
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(qty)
+    cdef Py_ssize_t i
+    cdef const unsigned char* s
+    cdef unsigned char c
+    cdef int dots = 0, digits = 0, nonzero = 0
+    if n > FAST_QTY or PyUnicode_KIND(qty) != PyUnicode_1BYTE_KIND:
+        return _SLOW
+    s = <const unsigned char*> PyUnicode_DATA(qty)
+    for i in range(n):
+        c = s[i]
+        if c >= 48 and c <= 57:
+            digits += 1
+            if c != 48:
+                nonzero = 1
+        elif c == 46:
+            dots += 1
+        else:
+            return _SLOW
+    if dots > 1:
+        return _SLOW
+    if digits == 0:
+        return _BAD
+    return _NONZERO if nonzero else _ZERO
+
+
+cdef inline bint _less(object a, object b) except -1:
+    if PyFloat_CheckExact(a) and PyFloat_CheckExact(b):
+        return PyFloat_AS_DOUBLE(a) < PyFloat_AS_DOUBLE(b)
+    return PyObject_RichCompareBool(a, b, Py_LT)
+
+
+cdef Py_ssize_t _bisect_right(list sub, object key) except -1:
+    cdef Py_ssize_t lo = 0, hi = PyList_GET_SIZE(sub), mid
+    cdef double k
+    if PyFloat_CheckExact(key):
+        k = PyFloat_AS_DOUBLE(key)
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            item = <object> PyList_GET_ITEM(sub, mid)
+            if PyFloat_CheckExact(item):
+                if k < PyFloat_AS_DOUBLE(item):
+                    hi = mid
+                else:
+                    lo = mid + 1
+            elif PyObject_RichCompareBool(key, item, Py_LT):
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if PyObject_RichCompareBool(key, <object> PyList_GET_ITEM(sub, mid), Py_LT):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+cdef Py_ssize_t _bisect_left(list sub, object key) except -1:
+    cdef Py_ssize_t lo = 0, hi = PyList_GET_SIZE(sub), mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if _less(<object> PyList_GET_ITEM(sub, mid), key):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef object quantity_is_zero = None
+cdef object bad_level = None
+cdef object general = None
+cdef object py_on_update = None
+cdef object LIVE = None
+cdef object APPLIED = None
+cdef object MALFORMED = None
+cdef object CROSSED = None
+cdef object SpotSequencer = None
+cdef object FuturesSequencer = None
+cdef object RULE_PU = None
+
+
+def configure(quantity_is_zero_, bad_level_, general_):
+    """Hand over the reference functions this module defers to (``orderbook.accel`` does).
+
+    ``quantity_is_zero_`` is the rule's quantity check, ``bad_level_`` builds the
+    exception naming a bad level, ``general_`` is the reference's loop through the
+    public ``SortedDict`` API (for sides of several sublists).
+    """
+    global quantity_is_zero, bad_level, general
+    quantity_is_zero, bad_level, general = quantity_is_zero_, bad_level_, general_
+
+
+def configure_sync(py_on_update_, live, applied, malformed, crossed, spot_seq, futures_seq, pu):
+    """Hand over what :func:`on_update` needs from :mod:`orderbook.sync` and the sequencers."""
+    global py_on_update, LIVE, APPLIED, MALFORMED, CROSSED, SpotSequencer, FuturesSequencer
+    global RULE_PU
+    py_on_update, LIVE, APPLIED, MALFORMED, CROSSED = py_on_update_, live, applied, malformed, crossed
+    SpotSequencer, FuturesSequencer, RULE_PU = spot_seq, futures_seq, pu
+
+
+cdef class _Side:
+    """What the compiled loop needs of one side, read once per book instead of per event."""
+    cdef object side  # the SortedDict
+    cdef object keys  # its SortedList
+    cdef list lists  # the SortedList's sublists (never replaced by SortedList)
+    cdef list maxes  # their maxima (never replaced either)
+
+    def __cinit__(self, side):
+        self.side = side
+        self.keys = side._list
+        self.lists = self.keys._lists
+        self.maxes = self.keys._maxes
+
+
+cdef class _BookState:
+    """Per-book references for :func:`apply_book` (kept in ``OrderBook._accel``)."""
+    cdef _Side bids
+    cdef _Side asks
+    cdef dict cache
+    cdef object slow_key
+
+    def __cinit__(self, book):
+        self.bids = _Side(book.bids)
+        self.asks = _Side(book.asks)
+        self.cache = book.codec.cache
+        self.slow_key = book.codec.slow_key
+
+
+cdef int _apply_side(_Side st, object levels, dict cache, object slow_key) except -1:
+    """Compiled ``orderbook.book._apply_side`` (see there)."""
+    side = st.side
+    keys = st.keys
+    cdef list lists = st.lists
+    cdef list sub
+    cdef Py_ssize_t n_levels, i, at, size
+    cdef int kind
+    cdef PyObject* found
+    if not PyList_CheckExact(levels):
+        levels = list(levels)
+    n_levels = PyList_GET_SIZE(levels)
+    if (
+        PyList_GET_SIZE(lists) != 1
+        or keys._index
+        or PyList_GET_SIZE(<list> PyList_GET_ITEM(lists, 0)) + n_levels > (keys._load << 1)
+    ):
+        general(side, levels, cache, slow_key)
+        return 0
+    sub = <list> PyList_GET_ITEM(lists, 0)
+    try:
+        for i in range(n_levels):
+            level = <object> PyList_GET_ITEM(levels, i)
+            if PyList_CheckExact(level):
+                if PyList_GET_SIZE(level) != 2:
+                    raise bad_level([level], ValueError())
+                price = <object> PyList_GET_ITEM(level, 0)
+                qty = <object> PyList_GET_ITEM(level, 1)
+            elif PyTuple_CheckExact(level):
+                if PyTuple_GET_SIZE(level) != 2:
+                    raise bad_level([level], ValueError())
+                price = <object> PyTuple_GET_ITEM(level, 0)
+                qty = <object> PyTuple_GET_ITEM(level, 1)
+            else:
+                raise bad_level([level], TypeError())
+            try:
+                found = PyDict_GetItemWithError(cache, price)
+            except TypeError:
+                found = NULL
+            if found is NULL:
+                key = slow_key(price)
+            else:
+                key = <object> found
+            if not PyUnicode_CheckExact(qty):
+                quantity_is_zero(qty)  # raises InvalidLevel, as the reference's check does
+                raise bad_level([level], TypeError())
+            kind = _plain_quantity(qty)
+            if kind == _SLOW:
+                kind = _ZERO if quantity_is_zero(qty) else _NONZERO
+            elif kind == _BAD:
+                quantity_is_zero(qty)  # "" or ".": raises
+            if kind == _NONZERO:
+                # One hash: the dict grows exactly when the key is new.
+                size = PyDict_Size(side)
+                PyDict_SetItem(side, key, qty)
+                if PyDict_Size(side) != size:
+                    at = _bisect_right(sub, key)
+                    PyList_Insert(sub, at, key)
+            elif PyDict_Contains(side, key):
+                at = _bisect_left(sub, key)
+                PySequence_DelItem(sub, at)
+                PyDict_DelItem(side, key)
+    finally:
+        size = PyList_GET_SIZE(sub)
+        if size:
+            st.maxes[0] = <object> PyList_GET_ITEM(sub, size - 1)
+            keys._len = size
+        else:
+            keys._clear()
+    return 0
+
+
+cdef inline _BookState _state(object book):
+    state = book._accel
+    if state is None:
+        state = book._accel = _BookState(book)
+    return <_BookState> state
+
+
+def apply_side(side, levels, dict cache, slow_key):
+    """Compiled ``orderbook.book._apply_side`` (see there), for one side on its own."""
+    _apply_side(_Side(side), levels, cache, slow_key)
+
+
+def apply_book(book, bids, asks):
+    """Compiled ``OrderBook.apply``: both sides, bids first, as the reference does."""
+    cdef _BookState st = _state(book)
+    _apply_side(st.bids, bids, st.cache, st.slow_key)
+    _apply_side(st.asks, asks, st.cache, st.slow_key)
+
+
+cdef inline bint _crossed_state(_BookState st) except -1:
+    cdef list bl = st.bids.lists
+    cdef list al = st.asks.lists
+    if not PyList_GET_SIZE(bl) or not PyList_GET_SIZE(al):
+        return False
+    hi = <object> PyList_GET_ITEM(bl, PyList_GET_SIZE(bl) - 1)
+    lo = <object> PyList_GET_ITEM(al, 0)
+    bid = <object> PyList_GET_ITEM(hi, PyList_GET_SIZE(hi) - 1)
+    ask = <object> PyList_GET_ITEM(lo, 0)
+    return not _less(bid, ask)
+
+
+def on_update(self, event):
+    """Compiled ``BookSync.on_update`` for its hot case; the reference for every other.
+
+    The hot case is a LIVE book (not just after a snapshot) and an event of its symbol,
+    newer than the book, that chains by the sequencer's rule with no violation to count
+    (futures under the ``pu`` rule: ``fu`` running ahead is counted as the reference
+    counts it). Nothing is changed before that is known, so every other case is handed
+    whole to the reference (``orderbook.sync.BookSync.on_update``): the same decisions,
+    counters, observer calls and exceptions by construction.
+    """
+    if type(event) is not DepthUpdateType or self.state is not LIVE or self._first_pending:
+        return py_on_update(self, event)
+    symbol = <object> PyTuple_GET_ITEM(event, 0)
+    if symbol != self.symbol:
+        return py_on_update(self, event)
+    last = self._last_id
+    first_id = <object> PyTuple_GET_ITEM(event, 1)
+    last_id = <object> PyTuple_GET_ITEM(event, 2)
+    if type(last) is not int or type(last_id) is not int or not last_id > last:
+        return py_on_update(self, event)
+    seq = self.sequencer
+    seq_type = type(seq)
+    nxt = last + 1
+    if seq_type is SpotSequencer:
+        if first_id != nxt:
+            return py_on_update(self, event)
+    elif seq_type is FuturesSequencer:
+        prev_id = <object> PyTuple_GET_ITEM(event, 3)
+        if prev_id != last:
+            return py_on_update(self, event)
+        if first_id != nxt:
+            if seq.rule is not RULE_PU:
+                return py_on_update(self, event)
+            seq.fu_violations += 1  # as FuturesSequencer.follows_event counts it
+    else:
+        return py_on_update(self, event)
+    book = self.book
+    cdef _BookState st
+    try:
+        st = _state(book)
+        _apply_side(st.bids, <object> PyTuple_GET_ITEM(event, 4), st.cache, st.slow_key)
+        _apply_side(st.asks, <object> PyTuple_GET_ITEM(event, 5), st.cache, st.slow_key)
+    except Exception as exc:
+        return self._leave_live(MALFORMED, f"bad event: {exc}", exc)
+    self._last_id = last_id
+    self._first_pending = False
+    self._unapplied = 0
+    self.last_event_time = self.clock()
+    if _crossed_state(st):
+        return self._leave_live(CROSSED, "book crossed", event)
+    counts = self.counts
+    counts[APPLIED] += 1
+    observer = self.observer
+    if observer is not None:
+        observer(APPLIED, self, event)
+    return APPLIED
+
+
+cdef object DepthUpdateType = None
+cdef object loads = None
+cdef object reference_parse = None
+cdef object SPOT = None
+cdef object FUTURES = None
+
+
+def configure_events(depth_update_type, loads_, reference_parse_, spot, futures):
+    """Hand over :class:`orderbook.events.DepthUpdate` (its field order is checked there),
+    ``orjson.loads``, the reference :func:`orderbook.parse.reference_parse_depth_update`
+    and the two venues."""
+    global DepthUpdateType, loads, reference_parse, SPOT, FUTURES
+    DepthUpdateType, loads, reference_parse = depth_update_type, loads_, reference_parse_
+    SPOT, FUTURES = spot, futures
+
+
+cdef inline bint _is_int(object x):
+    return type(x) is int
+
+
+def parse_depth_update(raw, venue):
+    """Compiled ``orderbook.parse.reference_parse_depth_update`` for well-formed pushes.
+
+    Parsing has no side effects, so anything this does not accept as a well-formed
+    ``depth_update`` of ``venue`` is handed to the reference, which returns or raises
+    exactly what it always does.
+    """
+    cdef PyObject* item
+    try:
+        msg = loads(raw)
+    except Exception:
+        return reference_parse(raw, venue)
+    if not PyDict_CheckExact(msg):
+        return reference_parse(raw, venue)
+    item = PyDict_GetItemWithError(msg, "topic")
+    if item is NULL or <object> item != "depth_update":
+        return reference_parse(raw, venue)
+    item = PyDict_GetItemWithError(msg, "data")
+    if item is NULL or not PyDict_CheckExact(<object> item):
+        return reference_parse(raw, venue)
+    data = <object> item
+    item = PyDict_GetItemWithError(data, "s")
+    if item is NULL or not PyUnicode_CheckExact(<object> item) or not <object> item:
+        return reference_parse(raw, venue)
+    symbol = <object> item
+    item = PyDict_GetItemWithError(data, "a")
+    if item is NULL or not PyList_CheckExact(<object> item):
+        return reference_parse(raw, venue)
+    asks = <object> item
+    item = PyDict_GetItemWithError(data, "b")
+    if item is NULL or not PyList_CheckExact(<object> item):
+        return reference_parse(raw, venue)
+    bids = <object> item
+    if venue is SPOT:
+        item = PyDict_GetItemWithError(data, "fi")
+        if item is NULL or not _is_int(<object> item):
+            return reference_parse(raw, venue)
+        fi = <object> item
+        item = PyDict_GetItemWithError(data, "i")
+        if item is NULL or not _is_int(<object> item) or fi > <object> item:
+            return reference_parse(raw, venue)
+        return tuple.__new__(DepthUpdateType, (symbol, fi, <object> item, None, bids, asks, None))
+    if venue is FUTURES:
+        item = PyDict_GetItemWithError(data, "pu")
+        if item is NULL or not _is_int(<object> item):
+            return reference_parse(raw, venue)
+        pu = <object> item
+        item = PyDict_GetItemWithError(data, "fu")
+        if item is NULL or not _is_int(<object> item):
+            return reference_parse(raw, venue)
+        fu = <object> item
+        item = PyDict_GetItemWithError(data, "u")
+        if item is NULL or not _is_int(<object> item):
+            return reference_parse(raw, venue)
+        u = <object> item
+        if fu > u or pu >= u:
+            return reference_parse(raw, venue)
+        item = PyDict_GetItemWithError(data, "t")
+        t = None if item is NULL else <object> item
+        return tuple.__new__(DepthUpdateType, (symbol, fu, u, pu, bids, asks, t))
+    return reference_parse(raw, venue)
+
+
+def snapshot_number(text, exact):
+    """Compiled ``orderbook.book._snapshot_number``: a plain short spelling straight to float.
+
+    A plain spelling (digits, at most one ``.``) of at most 16 characters has at most
+    15 significant digits and lies far inside the ranges, so ``float(text)`` is its
+    exact key; anything else goes to ``exact`` (the reference conversion), which also
+    raises for every spelling the rule refuses. Returns ``None`` for a zero.
+    """
+    cdef int kind
+    if PyUnicode_CheckExact(text) and PyUnicode_GET_LENGTH(text) <= 16:
+        kind = _plain_quantity(text)
+        if kind == _NONZERO:
+            return PyFloat_FromString(text)
+        if kind == _ZERO:
+            return None
+    value = exact(text)
+    return value if value else None

@@ -1,0 +1,48 @@
+"""Builds the optional compiled accelerator (orderbook/_speedups.pyx).
+
+Everything else is declared in pyproject.toml. Where Cython or a C compiler is
+missing, the build goes on without the extension and wexbook runs on its
+pure-Python path (``orderbook.accel.ACCELERATED`` is then False).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext that warns instead of failing when the extension cannot be compiled."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # no compiler: a pure install
+            print(f"wexbook: accelerator not built ({exc}); using pure Python", file=sys.stderr)
+
+    def build_extension(self, ext) -> None:  # type: ignore[no-untyped-def]
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            print(f"wexbook: accelerator not built ({exc}); using pure Python", file=sys.stderr)
+
+
+def extensions() -> list:
+    if os.environ.get("WEXBOOK_NO_EXTENSION"):
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        print("wexbook: Cython not available; using pure Python", file=sys.stderr)
+        return []
+    return cythonize(
+        ["orderbook/_speedups.pyx"],
+        compiler_directives={"language_level": "3"},
+        quiet=True,
+    )
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})
