@@ -10,8 +10,9 @@ Rows:
 - end to end: raw frame -> applied book (wexbook: ``parse_depth_update`` ->
   ``BookSync.on_update``, sequence checks and validation included);
 - apply only: the same on frames already parsed;
-- best bid + ask after every frame: the read's own cost, (apply + read) - (apply),
-  exact ``Level``s of ``Decimal`` for wexbook, floats for the others;
+- best bid + ask after every frame: the read's own cost, (apply + read) - (apply);
+  for wexbook exact ``Level``s of ``Decimal`` (``best_bid``/``best_ask``), or exact
+  strings (``best_quotes``); for the others their float best prices;
 - top 20 per side as lists, every 10th frame (exact for wexbook), and as numpy arrays;
 - build a 500+500 book from a snapshot's raw JSON;
 - memory of 200 books of 500+500 levels (tracemalloc; the C peer's own allocations
@@ -88,10 +89,12 @@ class Contender:
             book = state.book
             if what == "best":
                 return lambda: (book.best_bid(), book.best_ask())
+            if what == "quotes":
+                return book.best_quotes
             if what == "lists":
                 return lambda: book.depth(TOP)
             return lambda: book.arrays(TOP)
-        if what == "best":
+        if what in ("best", "quotes"):
             return state.best
         if what == "lists":
             return (lambda: _naive_lists(state)) if self.name == "baseline" else (
@@ -178,6 +181,9 @@ def measure(frames: list[bytes], snapshot: bytes, rounds: int, books: int) -> di
                     _timed(lambda: c.apply_only(state, parsed[c.name])) / len(frames)  # noqa: B023
                 )
                 fig.setdefault("best_read", []).append(_read_cost(c, snapshot, frames, "best"))
+                fig.setdefault("quotes_read", []).append(
+                    _read_cost(c, snapshot, frames, "quotes")
+                )
                 for what in ("lists", "arrays"):
                     fig.setdefault(f"top_{what}", []).append(
                         _read_cost(c, snapshot, reads, what)
@@ -219,7 +225,8 @@ def _read_cost(c: Contender, snapshot: bytes, frames: list[bytes], what: str) ->
 ROWS = [
     ("end_to_end", "end to end, raw frame -> applied book", 1e6, "us/frame"),
     ("apply_only", "apply only, parsed frames", 1e6, "us/frame"),
-    ("best_read", "best bid + ask read after every frame", 1e6, "us/read"),
+    ("best_read", "best bid + ask after every frame (Decimal Levels)", 1e6, "us/read"),
+    ("quotes_read", "best bid + ask after every frame (exact strings)", 1e6, "us/read"),
     ("top_lists", f"top {TOP} per side as lists", 1e6, "us/read"),
     ("top_arrays", f"top {TOP} per side as numpy", 1e6, "us/read"),
     ("build", "build a 500+500 book from a snapshot", 1e3, "ms/book"),

@@ -20,12 +20,14 @@ API (the ``SortedDict``'s own dict, as the reference's bound
 from cpython.dict cimport (
     PyDict_Contains,
     PyDict_DelItem,
+    PyDict_GetItem,
     PyDict_GetItemWithError,
     PyDict_SetItem,
     PyDict_Size,
 )
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_FromString
-from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE, PyList_Insert
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE, PyList_Insert, PyList_New, PyList_SET_ITEM
+from cpython.ref cimport Py_INCREF
 from cpython.object cimport PyObject, PyObject_RichCompareBool, Py_LT
 from cpython.sequence cimport PySequence_DelItem
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
@@ -432,20 +434,241 @@ def parse_depth_update(raw, venue):
     return reference_parse(raw, venue)
 
 
-def snapshot_number(text, exact):
-    """Compiled ``orderbook.book._snapshot_number``: a plain short spelling straight to float.
+cdef object parse_price = None
+cdef object parse_quantity = None
+cdef object LEVEL_TYPES = None
 
-    A plain spelling (digits, at most one ``.``) of at most 16 characters has at most
-    15 significant digits and lies far inside the ranges, so ``float(text)`` is its
-    exact key; anything else goes to ``exact`` (the reference conversion), which also
-    raises for every spelling the rule refuses. Returns ``None`` for a zero.
-    """
+
+def configure_snapshots(parse_price_, parse_quantity_, level_types):
+    """Hand over the rule's price and quantity conversions (for non-plain spellings)."""
+    global parse_price, parse_quantity, LEVEL_TYPES
+    parse_price, parse_quantity, LEVEL_TYPES = parse_price_, parse_quantity_, level_types
+
+
+cdef object _snapshot_number(object text, object exact, bint *zero):
+    """``orderbook.book._snapshot_number``: ``zero`` is set instead of returning None."""
     cdef int kind
+    zero[0] = False
     if PyUnicode_CheckExact(text) and PyUnicode_GET_LENGTH(text) <= 16:
         kind = _plain_quantity(text)
         if kind == _NONZERO:
             return PyFloat_FromString(text)
         if kind == _ZERO:
+            zero[0] = True
             return None
     value = exact(text)
-    return value if value else None
+    if not value:
+        zero[0] = True
+        return None
+    return value
+
+
+def snapshot_side(levels):
+    """Compiled ``orderbook.book._snapshot_side``."""
+    cdef dict items = {}
+    cdef bint zero
+    for level in levels:
+        if PyList_CheckExact(level):
+            if PyList_GET_SIZE(level) != 2:
+                raise bad_level([level], TypeError())
+            price = <object> PyList_GET_ITEM(level, 0)
+            qty = <object> PyList_GET_ITEM(level, 1)
+        elif PyTuple_CheckExact(level):
+            if PyTuple_GET_SIZE(level) != 2:
+                raise bad_level([level], TypeError())
+            price = <object> PyTuple_GET_ITEM(level, 0)
+            qty = <object> PyTuple_GET_ITEM(level, 1)
+        else:
+            raise bad_level([level], TypeError())
+        key = _snapshot_number(price, parse_price, &zero)
+        if zero:
+            parse_price(price)  # a zero price: raises
+        value = _snapshot_number(qty, parse_quantity, &zero)
+        if zero:
+            items.pop(key, None)
+        else:
+            items[key] = value
+    return items
+
+
+def levels_ok(list levels):
+    """True if every snapshot level is a list of two strings (``orderbook.parse._levels``'s
+    shape check); False hands the list to the reference, which says what is wrong."""
+    cdef Py_ssize_t i
+    for i in range(PyList_GET_SIZE(levels)):
+        level = <object> PyList_GET_ITEM(levels, i)
+        if not PyList_CheckExact(level) or PyList_GET_SIZE(level) != 2:
+            return False
+        if not PyUnicode_CheckExact(<object> PyList_GET_ITEM(level, 0)):
+            return False
+        if not PyUnicode_CheckExact(<object> PyList_GET_ITEM(level, 1)):
+            return False
+    return True
+
+
+# -- exact reads -----------------------------------------------------------------------
+
+cdef object Decimal = None
+cdef object LevelType = None
+cdef object to_decimal = None
+cdef dict PRICE_DECIMALS = None
+cdef Py_ssize_t LEVEL_CACHE_MAX = 0
+cdef object reference_top_bids = None
+cdef object reference_top_asks = None
+
+
+def configure_reads(decimal, level_type, to_decimal_, price_decimals, level_cache_max,
+                    top_bids, top_asks):
+    """Hand over what the compiled reads share with ``orderbook.book``'s reference reads."""
+    global Decimal, LevelType, to_decimal, PRICE_DECIMALS, LEVEL_CACHE_MAX
+    global reference_top_bids, reference_top_asks
+    Decimal, LevelType, to_decimal = decimal, level_type, to_decimal_
+    PRICE_DECIMALS, LEVEL_CACHE_MAX = price_decimals, level_cache_max
+    reference_top_bids, reference_top_asks = top_bids, top_asks
+
+
+cdef object _fresh_level(object key, object qty, dict cache):
+    """``orderbook.book._fresh_level``."""
+    cdef PyObject* found
+    if PyDict_Size(cache) >= LEVEL_CACHE_MAX:
+        cache.clear()
+    found = PyDict_GetItem(PRICE_DECIMALS, key)
+    if found is NULL:
+        if PyDict_Size(PRICE_DECIMALS) >= LEVEL_CACHE_MAX * 8:
+            PRICE_DECIMALS.clear()
+        price = to_decimal(key)
+        PyDict_SetItem(PRICE_DECIMALS, key, price)
+    else:
+        price = <object> found
+    value = Decimal(qty) if PyUnicode_CheckExact(qty) else to_decimal(qty)
+    level = tuple.__new__(LevelType, (price, value))
+    PyDict_SetItem(cache, key, (qty, level))
+    return level
+
+
+cdef inline object _level_of(object key, object qty, dict cache):
+    cdef PyObject* hit = PyDict_GetItem(cache, key)
+    if hit is not NULL and <PyObject*> PyTuple_GET_ITEM(<object> hit, 0) is <PyObject*> qty:
+        return <object> PyTuple_GET_ITEM(<object> hit, 1)
+    return _fresh_level(key, qty, cache)
+
+
+def best_bid(book):
+    """Compiled ``OrderBook.best_bid``."""
+    cdef list lists = book._bid_lists
+    if not PyList_GET_SIZE(lists):
+        return None
+    last = <list> PyList_GET_ITEM(lists, PyList_GET_SIZE(lists) - 1)
+    key = <object> PyList_GET_ITEM(last, PyList_GET_SIZE(last) - 1)
+    side = book.bids
+    return _level_of(key, <object> PyDict_GetItem(side, key), book._bid_levels)
+
+
+def best_ask(book):
+    """Compiled ``OrderBook.best_ask``."""
+    cdef list lists = book._ask_lists
+    if not PyList_GET_SIZE(lists):
+        return None
+    first = <list> PyList_GET_ITEM(lists, 0)
+    key = <object> PyList_GET_ITEM(first, 0)
+    side = book.asks
+    return _level_of(key, <object> PyDict_GetItem(side, key), book._ask_levels)
+
+
+cdef list _top(list sub, object side, dict cache, Py_ssize_t n, bint descending):
+    cdef Py_ssize_t size = PyList_GET_SIZE(sub), i, count
+    cdef list out
+    count = size if n < 0 or n > size else n
+    out = PyList_New(count)
+    for i in range(count):
+        key = <object> PyList_GET_ITEM(sub, size - 1 - i if descending else i)
+        level = _level_of(key, <object> PyDict_GetItem(side, key), cache)
+        Py_INCREF(level)
+        PyList_SET_ITEM(out, i, level)
+    return out
+
+
+def top_bids(book, n=None):
+    """Compiled ``OrderBook.top_bids`` (one sorted sublist; else the reference)."""
+    cdef list lists = book._bid_lists
+    if n is not None and n < 0 or PyList_GET_SIZE(lists) > 1:
+        return reference_top_bids(book, n)
+    if not PyList_GET_SIZE(lists):
+        return []
+    return _top(<list> PyList_GET_ITEM(lists, 0), book.bids, book._bid_levels,
+                -1 if n is None else n, True)
+
+
+def top_asks(book, n=None):
+    """Compiled ``OrderBook.top_asks`` (one sorted sublist; else the reference)."""
+    cdef list lists = book._ask_lists
+    if n is not None and n < 0 or PyList_GET_SIZE(lists) > 1:
+        return reference_top_asks(book, n)
+    if not PyList_GET_SIZE(lists):
+        return []
+    return _top(<list> PyList_GET_ITEM(lists, 0), book.asks, book._ask_levels,
+                -1 if n is None else n, False)
+
+
+def best_quotes(book):
+    """Compiled ``OrderBook.best_quotes``."""
+    cdef list bl = book._bid_lists
+    cdef list al = book._ask_lists
+    cdef PyObject* found
+    if not PyList_GET_SIZE(bl) or not PyList_GET_SIZE(al):
+        return None
+    last = <list> PyList_GET_ITEM(bl, PyList_GET_SIZE(bl) - 1)
+    bid = <object> PyList_GET_ITEM(last, PyList_GET_SIZE(last) - 1)
+    ask = <object> PyList_GET_ITEM(<list> PyList_GET_ITEM(al, 0), 0)
+    bq = <object> PyDict_GetItem(book.bids, bid)
+    aq = <object> PyDict_GetItem(book.asks, ask)
+    found = PyDict_GetItem(PRICE_TEXTS, bid)
+    bp = price_text(bid) if found is NULL else <object> found
+    found = PyDict_GetItem(PRICE_TEXTS, ask)
+    ap = price_text(ask) if found is NULL else <object> found
+    return (bp, bq if PyUnicode_CheckExact(bq) else number_text(bq),
+            ap, aq if PyUnicode_CheckExact(aq) else number_text(aq))
+
+
+cdef dict PRICE_TEXTS = None
+cdef object price_text = None
+cdef object number_text = None
+cdef object np_empty = None
+cdef object float64 = None
+cdef object reference_arrays = None
+
+
+def configure_quotes(price_texts, price_text_, number_text_, empty, f64, arrays):
+    """Hand over ``orderbook.book``'s price-text cache and helpers, and numpy's ``empty``."""
+    global PRICE_TEXTS, price_text, number_text, np_empty, float64, reference_arrays
+    PRICE_TEXTS, price_text, number_text = price_texts, price_text_, number_text_
+    np_empty, float64, reference_arrays = empty, f64, arrays
+
+
+cdef object _side_array(list sub, object side, Py_ssize_t n, bint descending):
+    cdef Py_ssize_t size = PyList_GET_SIZE(sub), i, count
+    count = size if n < 0 or n > size else n
+    out = np_empty((count, 2), dtype=float64)
+    cdef double[:, ::1] view = out
+    for i in range(count):
+        key = <object> PyList_GET_ITEM(sub, size - 1 - i if descending else i)
+        qty = <object> PyDict_GetItem(side, key)
+        view[i, 0] = PyFloat_AS_DOUBLE(key) if PyFloat_CheckExact(key) else float(key)
+        view[i, 1] = PyFloat_AS_DOUBLE(qty) if PyFloat_CheckExact(qty) else float(qty)
+    return out
+
+
+def arrays(book, n=None):
+    """Compiled ``OrderBook.arrays`` (one sorted sublist a side; else the reference)."""
+    cdef list bl = book._bid_lists
+    cdef list al = book._ask_lists
+    if n is not None and n < 0 or PyList_GET_SIZE(bl) > 1 or PyList_GET_SIZE(al) > 1:
+        return reference_arrays(book, n)
+    cdef Py_ssize_t count = -1 if n is None else n
+    empty = []
+    return (
+        _side_array(<list> PyList_GET_ITEM(bl, 0) if PyList_GET_SIZE(bl) else empty,
+                    book.bids, count, True),
+        _side_array(<list> PyList_GET_ITEM(al, 0) if PyList_GET_SIZE(al) else empty,
+                    book.asks, count, False),
+    )

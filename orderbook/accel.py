@@ -3,7 +3,9 @@
 :mod:`orderbook._speedups` (Cython, built by ``pip install`` where a C compiler
 exists) holds compiled twins of ``OrderBook.apply`` (with
 :func:`orderbook.book._apply_side`), of ``BookSync.on_update``'s hot case (a LIVE
-book, an event that chains) and of :func:`orderbook.book._snapshot_number`.
+book, an event that chains), of ``parse_depth_update`` and the snapshot-level
+checks, of :func:`orderbook.book._snapshot_side`, and of the exact reads
+(``best_bid``, ``best_ask``, ``best_quotes``, ``top_bids``, ``top_asks``, ``arrays``).
 They give the same books, the same decisions, counters, observer calls and
 exceptions as the pure-Python code, which stays the readable definition and
 the fallback: the compiled ``on_update`` hands every case but the hot one to
@@ -21,19 +23,26 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 
+import numpy as np
 import orjson
 
 from . import book, parse
 from .book import OrderBook
 from .events import DepthUpdate, Venue
-from .prices import quantity_is_zero
+from .prices import parse_price, parse_quantity, quantity_is_zero, to_decimal
 from .sequencing import ChainRule, FuturesSequencer, SpotSequencer
 from .sync import BookSync, Decision, SyncState
+from .views import Level
 
 #: The pure-Python references that the compiled twins replace.
 REFERENCE_APPLY = OrderBook.apply
 REFERENCE_ON_UPDATE = BookSync.on_update
+#: The reference reads that the compiled ones replace (name -> function).
+REFERENCE_READS = {name: getattr(OrderBook, name) for name in
+                   ("best_bid", "best_ask", "top_bids", "top_asks", "best_quotes",
+                    "arrays")}  # fmt: skip
 
 try:
     from . import _speedups  # type: ignore[attr-defined]
@@ -53,6 +62,24 @@ else:
         _speedups.configure(quantity_is_zero, book._bad_level, book._apply_side_general)
         _speedups.configure_events(
             DepthUpdate, orjson.loads, parse.reference_parse_depth_update, Venue.SPOT, Venue.FUTURES
+        )
+        _speedups.configure_reads(
+            Decimal,
+            Level,
+            to_decimal,
+            book.PRICE_DECIMALS,
+            book.LEVEL_CACHE_MAX,
+            REFERENCE_READS["top_bids"],
+            REFERENCE_READS["top_asks"],
+        )
+        _speedups.configure_snapshots(parse_price, parse_quantity, book._LEVEL_TYPES)
+        _speedups.configure_quotes(
+            book.PRICE_TEXTS,
+            book._price_text,
+            book.number_text,
+            np.empty,
+            np.float64,
+            REFERENCE_READS["arrays"],
         )
         _speedups.configure_sync(
             REFERENCE_ON_UPDATE,
@@ -82,13 +109,19 @@ def use(compiled: bool) -> None:
             raise RuntimeError(f"the compiled accelerator is {UNAVAILABLE}")
         OrderBook.apply = _speedups.apply_book  # type: ignore[method-assign]
         BookSync.on_update = _speedups.on_update  # type: ignore[method-assign]
-        book._snapshot_number_impl = _speedups.snapshot_number
+        book._snapshot_side_impl = _speedups.snapshot_side
         parse._compiled_parse = _speedups.parse_depth_update
+        parse._compiled_levels_ok = _speedups.levels_ok
+        for name in REFERENCE_READS:
+            setattr(OrderBook, name, getattr(_speedups, name))
     else:
         parse._compiled_parse = None
+        for name, function in REFERENCE_READS.items():
+            setattr(OrderBook, name, function)
         OrderBook.apply = REFERENCE_APPLY  # type: ignore[method-assign]
         BookSync.on_update = REFERENCE_ON_UPDATE  # type: ignore[method-assign]
-        book._snapshot_number_impl = book._snapshot_number
+        book._snapshot_side_impl = book._snapshot_side
+        parse._compiled_levels_ok = None
 
 
 def active() -> str:

@@ -98,10 +98,27 @@ def _snapshot_number(text: object, exact: Callable[[object], Number]) -> Number 
     return value if value else None
 
 
-#: The snapshot conversion in use: :func:`_snapshot_number` or its compiled twin
-#: (:mod:`orderbook.accel` sets it, and ``OrderBook.apply``).
-_snapshot_number_impl: Callable[[object, Callable[[object], Number]], Number | None]
-_snapshot_number_impl = _snapshot_number
+def _snapshot_side(levels: Iterable[RawLevel]) -> dict[Number, Number]:
+    """One side of a snapshot as ``{key: quantity}``: zero levels skipped, the last of a
+    price listed twice kept; every level checked (:class:`InvalidLevel`)."""
+    items: dict[Number, Number] = {}
+    for level in levels:
+        if type(level) not in _LEVEL_TYPES or len(level) != 2:
+            raise _bad_level([level], TypeError())
+        key = _snapshot_number(level[0], parse_price)
+        if key is None:
+            parse_price(level[0])  # a zero price: raises
+        qty = _snapshot_number(level[1], parse_quantity)
+        if qty is None:
+            items.pop(key, None)
+        else:
+            items[key] = qty  # type: ignore[index]
+    return items
+
+
+#: The snapshot side builder in use: :func:`_snapshot_side` or its compiled twin
+#: (:mod:`orderbook.accel` sets it, and swaps ``OrderBook``'s hot methods).
+_snapshot_side_impl: Callable[[Iterable[RawLevel]], dict[Number, Number]] = _snapshot_side
 
 
 def _bad_level(levels: list[RawLevel], exc: BaseException) -> InvalidLevel:
@@ -217,11 +234,42 @@ LEVEL_CACHE_MAX = 8192
 _new_tuple = tuple.__new__
 
 
+#: Exact Decimals of price keys already read (shared: keys do not depend on the book).
+PRICE_DECIMALS: dict[Number, Decimal] = {}
+
+
+#: Exact spellings of price keys already read by :meth:`OrderBook.best_quotes`.
+PRICE_TEXTS: dict[Number, str] = {}
+
+
+def number_text(value: Number) -> str:
+    """The exact decimal spelling of a stored key or quantity (``repr`` of a float key is
+    the decimal it was parsed from; a long key is its own ``str``)."""
+    return repr(value) if type(value) is float else str(value)
+
+
+def _price_text(key: Number) -> str:
+    """:func:`number_text` of a price key, remembered in :data:`PRICE_TEXTS`."""
+    if len(PRICE_TEXTS) >= LEVEL_CACHE_MAX * 8:
+        PRICE_TEXTS.clear()
+    text = PRICE_TEXTS[key] = number_text(key)
+    return text
+
+
 def _fresh_level(key: Number, qty: Quantity, cache: dict[Number, tuple[Quantity, Level]]) -> Level:
-    """Build the exact :class:`Level` of ``key`` at ``qty`` and remember it in ``cache``."""
+    """Build the exact :class:`Level` of ``key`` at ``qty`` and remember it in ``cache``.
+
+    The price's Decimal comes from :data:`PRICE_DECIMALS` when it was read before
+    (a level's quantity changes far more often than its price is new).
+    """
     if len(cache) >= LEVEL_CACHE_MAX:
         cache.clear()
-    level = _new_tuple(Level, (to_decimal(key), to_decimal(qty)))
+    price = PRICE_DECIMALS.get(key)
+    if price is None:
+        if len(PRICE_DECIMALS) >= LEVEL_CACHE_MAX * 8:
+            PRICE_DECIMALS.clear()
+        price = PRICE_DECIMALS[key] = to_decimal(key)
+    level = _new_tuple(Level, (price, Decimal(qty) if type(qty) is str else to_decimal(qty)))
     cache[key] = (qty, level)
     return level
 
@@ -311,21 +359,9 @@ class OrderBook:
         its levels.
         """
         book = cls(codec)
-        number = _snapshot_number_impl
-        for levels, side in ((bids, book.bids), (asks, book.asks)):
-            items: dict[Number, Number] = {}
-            for level in levels:
-                if type(level) not in _LEVEL_TYPES or len(level) != 2:
-                    raise _bad_level([level], TypeError())
-                key = number(level[0], parse_price)
-                if key is None:
-                    parse_price(level[0])  # a zero price: raises
-                qty = number(level[1], parse_quantity)
-                if qty is None:
-                    items.pop(key, None)
-                else:
-                    items[key] = qty
-            side.update(items)
+        side_items = _snapshot_side_impl
+        book.bids.update(side_items(bids))
+        book.asks.update(side_items(asks))
         return book
 
     # -- writes ------------------------------------------------------------
@@ -388,6 +424,33 @@ class OrderBook:
         if hit is not None and hit[0] is qty:
             return hit[1]
         return _fresh_level(key, qty, self._ask_levels)
+
+    def best_quotes(self) -> tuple[str, str, str, str] | None:
+        """``(bid_price, bid_qty, ask_price, ask_qty)`` as exact decimal strings, or ``None``.
+
+        The cheapest exact read of the top of the book: no ``Decimal`` is built.
+        Each string is the exact value (``Decimal(s)`` gives the level's price
+        or quantity); a quantity is the very spelling the exchange sent when an
+        event set it. ``None`` if a side is empty.
+        """
+        bl, al = self._bid_lists, self._ask_lists
+        if not bl or not al:
+            return None
+        bid, ask = bl[-1][-1], al[0][0]
+        bq, aq = self.bids[bid], self.asks[ask]
+        texts = PRICE_TEXTS
+        bp = texts.get(bid)
+        if bp is None:
+            bp = _price_text(bid)
+        ap = texts.get(ask)
+        if ap is None:
+            ap = _price_text(ask)
+        return (
+            bp,
+            bq if type(bq) is str else number_text(bq),
+            ap,
+            aq if type(aq) is str else number_text(aq),
+        )
 
     def spread(self) -> Decimal | None:
         """Best ask minus best bid, exact."""

@@ -100,6 +100,8 @@ _DATA_PARSERS = {Venue.SPOT: spot_depth_update, Venue.FUTURES: futures_depth_upd
 #: The compiled twin of :func:`reference_parse_depth_update` (``None``: pure Python).
 #: Set by :mod:`orderbook.accel`.
 _compiled_parse: Callable[[str | bytes, Venue | str], DepthUpdate] | None = None
+#: The compiled check of snapshot levels' shape (True: all well-formed), or ``None``.
+_compiled_levels_ok: Callable[[list], bool] | None = None
 
 
 def parse_depth_update(raw: str | bytes, venue: Venue | str) -> DepthUpdate:
@@ -188,6 +190,9 @@ def _levels(levels: object, raw: object) -> list[list[str]]:
     """
     if type(levels) is not list:
         raise MalformedEvent("snapshot levels must be a list", raw)
+    check = _compiled_levels_ok
+    if check is not None and check(levels):
+        return levels
     for level in levels:
         if type(level) is not list or len(level) != 2:
             raise MalformedEvent(f"snapshot level must be [price, qty], got {level!r:.80}", raw)

@@ -137,7 +137,8 @@ def play(venue: str, rule: str, steps: list[tuple[str, Any]]) -> list[Any]:
             sync.state, sync.reason, sync.update_id, sync.generation, sync.snapshot_wanted,
             dict(sync.counts), repr(seq), len(sync.buffer),
             None if book is None else (list(book.bids.items()), list(book.asks.items())),
-            None if book is None else book.depth(5),
+            None if book is None else (book.depth(5), book.best_bid(), book.best_ask(),
+                                      book.best_quotes(), book.arrays(4)[0].tolist()),
         ))  # fmt: skip
         if book is not None:
             for side in (book.bids, book.asks):
@@ -168,7 +169,10 @@ def apply_trace(start: list, events: list[tuple[list, list]]) -> list:
     trace: list[Any] = [("built", list(book.bids.items()))]
     for bids, asks in events:
         trace.append(outcome(book.apply, bids, asks))
-        trace.append((list(book.bids.items()), list(book.asks.items()), book.depth(3)))
+        trace.append((list(book.bids.items()), list(book.asks.items()), book.depth(3),
+                      book.depth(), book.best_bid(), book.best_ask(), book.best_quotes(),
+                      [a.tolist() for a in book.arrays()],
+                      [a.tolist() for a in book.arrays(2)]))  # fmt: skip
         book.bids._check()
         book.asks._check()
     return trace
