@@ -63,6 +63,19 @@ COMMANDS: tuple[Command, ...] = (
 )
 
 
+def version_text() -> str:
+    """``wexbook X.Y.Z (orderbook: ...)``: the version, and which hot path is active."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from orderbook import accel
+
+    try:
+        number = version("wexbook")
+    except PackageNotFoundError:  # run from a checkout without installing
+        number = "unknown"
+    return f"wexbook {number} ({accel.describe()})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``wexbook`` argument parser."""
     parser = Parser(
@@ -71,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="`wexbook COMMAND --help` tells more.\n"
         "exit codes: 0 success, 1 the run found a problem, 2 bad usage, 130 Ctrl-C.",
         formatter_class=HelpFormatter,
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=version_text(),
+        help="print wexbook's version and which hot path runs (compiled or pure Python)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
