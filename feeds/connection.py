@@ -72,6 +72,8 @@ class Connection:
         self.rng = rng or random.Random()
         self.connects = 0
         self.disconnects = 0
+        #: Size of the frames received (characters of text frames, bytes of binary ones).
+        self.bytes_received = 0
         self.last_error: str | None = None
         self._ws: ClientConnection | None = None
         self._closed = False
@@ -178,6 +180,7 @@ class Connection:
         try:
             proto, now, deliver = self.protocol, self._now, self.on_message
             async for text in ws:
+                self.bytes_received += len(text)
                 received = proto.receive(text, now())
                 if isinstance(received, BadFrame):
                     self.log_throttle.warning(

@@ -70,6 +70,8 @@ from .topics import DEPTH_LEVELS, FuturesDepth, Push, SpotDepth, topic_spec
 log = logging.getLogger("wexbook.manager")
 
 #: Decisions worth a log line of their own (the rest are counted only).
+_APPLIED = Decision.APPLIED
+
 _LOGGED = {
     Decision.GAP: logging.INFO,
     Decision.OVERFLOW: logging.INFO,
@@ -165,6 +167,10 @@ class BookManager:
         self._closing = False
         #: Repeated warnings (failing snapshots, refused payloads): one line per key per 10 s.
         self.log_throttle = LogThrottle(log, 10.0)
+        #: Optional monitor (e.g. :class:`feeds.metrics.BookWatch`), called off the per-event
+        #: path: ``on_decision(decision, sync, payload)`` for every decision but ``applied``,
+        #: ``on_connection(conn, state)`` and ``on_pong(conn)``.
+        self.monitor: Any = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -344,6 +350,8 @@ class BookManager:
             )
         if self._queues or self._callbacks:
             self._emit(BookEvent(sync.venue, sync.symbol, decision, sync.state, sync.update_id))
+        if decision is not _APPLIED and self.monitor is not None:
+            self.monitor.on_decision(decision, sync, payload)
 
     # -- incoming ------------------------------------------------------------------
 
@@ -369,8 +377,8 @@ class BookManager:
                 self._on_subscribed(venue, received)
             else:
                 self._on_refused(venue, received)
-        elif isinstance(received, Pong):
-            pass
+        elif isinstance(received, Pong) and self.monitor is not None:
+            self.monitor.on_pong(self.connections[venue])
 
     def _on_depth(self, venue: Venue, event: DepthUpdate) -> None:
         book = self.books.get((venue, event.symbol))
@@ -461,6 +469,8 @@ class BookManager:
     def _on_state(self, venue: Venue, state: str) -> None:
         conn = self.connections[venue]
         self.counts[f"{venue.value}.{state}"] += 1
+        if self.monitor is not None:
+            self.monitor.on_connection(conn, state)
         if state == "disconnected":
             # Nothing keeps these books current any more: out of LIVE at once.
             reason = f"feed down: {conn.last_error or 'connection closed'}"

@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -95,6 +97,9 @@ class MarketClient:
         self.max_response_bytes = max_response_bytes
         #: requests sent, and failures by kind (deadline, too_large, transport, api)
         self.stats: Counter[str] = Counter()
+        #: Optional ``observer(venue, path, error or None, seconds)`` of every request
+        #: (e.g. :class:`feeds.metrics.BookWatch`'s).
+        self.observer: Callable[[Venue, str, BaseException | None, float], None] | None = None
         headers = {"Content-Type": "application/json", "Accept-Encoding": ACCEPT_ENCODING}
         self._clients: dict[Venue, httpx.AsyncClient] = {}
         for venue, url in ((Venue.SPOT, spot_url), (Venue.FUTURES, futures_url)):
@@ -132,16 +137,27 @@ class MarketClient:
         venue = Venue(venue)
         client = self._client(venue)
         self.stats["requests"] += 1
+        started = time.monotonic()
         try:
-            return await self._get(venue, client, path, params)
+            result = await self._get(venue, client, path, params)
         except TransportError as exc:
             kind = {"RequestDeadline": "deadline", "ResponseTooLarge": "too_large"}
             self.stats[kind.get(type(exc).__name__, "transport")] += 1
             log.warning("%s %s failed: %s", venue.value, path, exc)
+            self._observed(venue, path, exc, started)
             raise
-        except ApiError:
+        except ApiError as exc:
             self.stats["api_errors"] += 1
+            self._observed(venue, path, exc, started)
             raise
+        self._observed(venue, path, None, started)
+        return result
+
+    def _observed(
+        self, venue: Venue, path: str, error: BaseException | None, started: float
+    ) -> None:
+        if self.observer is not None:
+            self.observer(venue, path, error, time.monotonic() - started)
 
     async def _get(
         self, venue: Venue, client: httpx.AsyncClient, path: str, params: dict[str, Any]
