@@ -9,6 +9,13 @@ protocol's typed objects (bad frames too: they are counted, and logged through
 a :class:`~feeds.logthrottle.LogThrottle`, so a flood gives one line per 10 s);
 connection state changes go to ``on_state(state)`` (``"connected"`` /
 ``"disconnected"``).
+
+An optional ``tap`` (see :class:`~feeds.manager.FeedTap`: a recorder, metrics) sees
+every received frame as it arrives (``tap.on_frame(conn, text)``, before it is
+parsed), every text sent (``tap.on_send(conn, text)``) and every state change
+(``tap.on_connection(conn, state)``, before ``on_state``; after a close,
+:attr:`Connection.close_code` and :attr:`Connection.close_reason` say how). Without a
+tap, it costs one ``is None`` test per frame.
 """
 
 from __future__ import annotations
@@ -49,9 +56,12 @@ class Connection:
         open_timeout: float = 10.0,
         max_size: int = 4 * 2**20,  # largest message accepted; beyond it: close 1009, reconnect
         rng: random.Random | None = None,
+        tap: Any = None,
         **protocol_options: Any,
     ) -> None:
         self.venue = Venue(venue)
+        #: Optional observer of raw traffic (see the module docstring).
+        self.tap = tap
         self.url = url
         self.on_message = on_message
         self.on_state = on_state
@@ -75,6 +85,9 @@ class Connection:
         #: Size of the frames received (characters of text frames, bytes of binary ones).
         self.bytes_received = 0
         self.last_error: str | None = None
+        #: Close code and reason of the last closed socket (None: unknown, e.g. no close frame).
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
         self._ws: ClientConnection | None = None
         self._closed = False
         self._task: asyncio.Task[None] | None = None
@@ -120,6 +133,8 @@ class Connection:
         ws = self._ws
         if ws is None:
             return  # sent by resubscribe() on the next connect
+        if self.tap is not None:
+            self.tap.on_send(self, text)
         try:
             await ws.send(text)
         except websockets.ConnectionClosed:
@@ -130,6 +145,8 @@ class Connection:
         return cap / 2 + self.rng.random() * cap / 2
 
     def _set_state(self, state: str) -> None:
+        if self.tap is not None:
+            self.tap.on_connection(self, state)
         if self.on_state is not None:
             self.on_state(state)
 
@@ -153,6 +170,8 @@ class Connection:
                     self.protocol.ping_outstanding_since = None
                     self.protocol.last_ping = now
                     for text in self.protocol.resubscribe():
+                        if self.tap is not None:
+                            self.tap.on_send(self, text)
                         await ws.send(text)
                     self.connected.set()
                     self._set_state("connected")
@@ -166,6 +185,8 @@ class Connection:
                 log.exception("%s message handling failed; reconnecting", self.venue)
             finally:
                 if self._ws is not None:
+                    self.close_code = self._ws.close_code
+                    self.close_reason = self._ws.close_reason
                     self._ws = None
                     self.disconnects += 1
                     self.connected.clear()
@@ -181,6 +202,8 @@ class Connection:
             proto, now, deliver = self.protocol, self._now, self.on_message
             async for text in ws:
                 self.bytes_received += len(text)
+                if self.tap is not None:
+                    self.tap.on_frame(self, text)
                 received = proto.receive(text, now())
                 if isinstance(received, BadFrame):
                     self.log_throttle.warning(

@@ -35,6 +35,12 @@ raising :class:`~orderbook.BookNotLive` unless LIVE); :meth:`BookManager.events`
 is an async iterator of :class:`BookEvent` and of other topics' pushes.
 Every book is guarded by a lock, so :class:`~feeds.threaded.ThreadedBookManager`
 can serve views to other threads while updates apply.
+
+Taps: ``tap`` (an object with the methods of :class:`FeedTap`, e.g.
+:class:`feeds.capture.Recorder`) sees, on the event loop and in order, everything
+the manager and its connections receive and decide; ``None`` (the default) costs one
+``is None`` test per frame and per decision that is not ``applied``. (``monitor``,
+below, is the metrics' hook.)
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from orderbook import (
     BookSync,
@@ -79,6 +85,29 @@ _LOGGED = {
     Decision.ID_RESET: logging.WARNING,
     Decision.WRONG_SYMBOL: logging.WARNING,
 }
+
+
+class FeedTap(Protocol):
+    """What a tap is called with (on the event loop, in arrival order; see the docstring).
+
+    Connection side (from :class:`~feeds.connection.Connection`): ``on_frame`` for every
+    received frame before it is parsed, ``on_send`` for every subscribe request sent,
+    ``on_connection`` for ``"connected"`` / ``"disconnected"``. Manager side:
+    ``on_book`` when a book is added, ``on_decision`` for every decision of every
+    book's sync but ``applied`` (counted by the sync), ``on_snapshot_request`` /
+    ``on_snapshot`` around every REST snapshot (``on_snapshot`` just before the book
+    gets it).
+    """
+
+    def on_frame(self, conn: Connection, text: str | bytes) -> None: ...
+    def on_send(self, conn: Connection, text: str) -> None: ...
+    def on_connection(self, conn: Connection, state: str) -> None: ...
+    def on_book(self, book: ManagedBook) -> None: ...
+    def on_decision(self, decision: Decision, sync: BookSync, payload: object) -> None: ...
+    def on_snapshot_request(self, book: ManagedBook) -> None: ...
+    def on_snapshot(
+        self, book: ManagedBook, snapshot: DepthSnapshot | None, error: BaseException | None
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +167,10 @@ class BookManager:
         integrity_levels: int | None = None,
         integrity_tolerance: int = 2,
         connection_options: dict[str, Any] | None = None,
+        tap: FeedTap | None = None,
     ) -> None:
+        #: Optional observer of everything received and decided (see :class:`FeedTap`).
+        self.tap = tap
         self.urls = {Venue.SPOT: spot_ws_url, Venue.FUTURES: futures_ws_url}
         self.market = market or MarketClient(spot_rest_url, futures_rest_url)
         self._own_market = market is None
@@ -214,6 +246,7 @@ class BookManager:
                 self.urls[venue],
                 lambda received, v=venue: self._on_message(v, received),
                 on_state=lambda state, v=venue: self._on_state(v, state),
+                tap=self.tap,
                 **self.connection_options,
             )
             self.connections[venue] = conn
@@ -266,6 +299,8 @@ class BookManager:
             interval = int(self.futures_interval.removesuffix("ms")) / 1000
         book.stale_after = self.stale_after or interval * self.stale_intervals
         self.books[venue, symbol] = book
+        if self.tap is not None:
+            self.tap.on_book(book)
         return book
 
     async def subscribe(self, venue: Venue | str, topics: list[str]) -> None:
@@ -337,6 +372,8 @@ class BookManager:
                 log.exception("event callback failed")
 
     def _observe(self, decision: Decision, sync: BookSync, payload: object) -> None:
+        if decision is not _APPLIED and self.tap is not None:
+            self.tap.on_decision(decision, sync, payload)
         level = _LOGGED.get(decision)
         if level is not None:
             self.log_throttle.log(
@@ -497,6 +534,8 @@ class BookManager:
     def _fetch_snapshot(self, book: ManagedBook) -> None:
         book.fetching = True
         book.counts["snapshot_requests"] += 1
+        if self.tap is not None:
+            self.tap.on_snapshot_request(book)
         future = self.schedulers[book.venue].request((book.venue, book.symbol))
         future.add_done_callback(lambda f, b=book: self._on_snapshot(b, f))
 
@@ -506,6 +545,8 @@ class BookManager:
             return
         exc = future.exception()
         loop = self._loop or asyncio.get_running_loop()
+        if self.tap is not None:
+            self.tap.on_snapshot(book, None if exc else future.result(), exc)
         if exc is not None:
             book.counts["snapshot_failures"] += 1
             book.last_snapshot_error = f"{type(exc).__name__}: {exc}"

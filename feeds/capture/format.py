@@ -1,0 +1,203 @@
+"""The capture format: zstandard segments of line-oriented records.
+
+A capture is a directory of segment files, ``{run}-{segment:05d}.wxcap.zst``. A
+segment is a sequence of independent zstandard frames, one per flush of the
+recorder (every ``flush_interval``, 1 s by default), so whatever reached the disk
+before a ``kill -9`` decompresses on its own: only the frame being written is lost,
+and the reader reports it (with its offset) instead of failing.
+
+Decompressed, a segment is a sequence of records, each ending with ``\\n``:
+
+- **Frame records** carry one websocket frame exactly as received, as bytes, never
+  re-serialised::
+
+      F<conn> <length> <d_wall_ns> <d_mono_ns>\\n<length bytes of the frame>\\n
+
+  ``F`` is a text frame (``B`` a binary one); ``conn`` is the connection's index in
+  the header; the times are the local receive time (``time.time_ns``) and the
+  monotonic clock (``time.monotonic_ns``), as differences from the previous record of
+  the segment (the first record, the header, carries both in full).
+- **JSON records** are one ``orjson`` line, an object whose ``"k"`` names its kind
+  and whose ``"t"``/``"m"`` are the absolute wall and monotonic times (ns); they reset
+  the base of the following frame records' differences.
+
+Record kinds (``"k"``):
+
+``header``
+    first record of every segment: format version, wexbook version, run id, segment
+    number, the previous segment's file name, connections (venue, URL), REST URLs,
+    symbols, the manager's sequencing settings, host clock information. Never a
+    secret: URLs lose any query string or user info.
+``book``
+    what a book needs to replay from here on its own: written for every book at the
+    start of a segment (``"start": true``) and when a book is added. State, update id,
+    generation, the whole book (exact levels, when it has one), its buffered events
+    and its counters: the engine's own exact book, a marked checkpoint snapshot.
+``conn``
+    ``connected`` / ``disconnected`` (with close code, reason and error) of connection
+    ``c``; the n-th connect after the first is a reconnect.
+``send``
+    a text sent on connection ``c`` (subscribe and unsubscribe requests; acks are
+    frames).
+``snapreq`` / ``snap``
+    a REST snapshot requested, and its response handed to the book (levels verbatim as
+    the exchange spelled them) or its error.
+``d``
+    a decision of a book's sync other than the per-event ones (applied, buffered,
+    dropped-old, duplicate): gaps, snapshots accepted or refused, resyncs, stale marks,
+    overflows, feed-down... with the state, update id and generation after it. The
+    owner's actions (``feed-down``, ``resync-requested``, ``marked-stale``, ``closed``)
+    carry their reason: replay performs them at the same point.
+``cp``
+    a periodic checkpoint of one book (every ``checkpoint_interval``, 1 s by
+    default): state, update id, generation, counters and the hash of its top levels.
+``end``
+    the segment was closed cleanly (and the name of the next one, on rotation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from orderbook import BookSync, Decision, DepthUpdate, Venue
+
+FORMAT_VERSION = 1
+SUFFIX = ".wxcap.zst"
+#: Levels per side covered by a checkpoint's hash.
+HASH_LEVELS = 20
+
+#: Decisions taken once per event; not written as records (their counts are in checkpoints).
+PER_EVENT = frozenset(
+    {Decision.APPLIED, Decision.BUFFERED, Decision.DROPPED_OLD, Decision.DUPLICATE}
+)
+#: Decisions that are the owner's actions: replay performs them where they were recorded.
+ACTIONS = frozenset(
+    {Decision.FEED_DOWN, Decision.RESYNC_REQUESTED, Decision.MARKED_STALE, Decision.CLOSED}
+)
+
+
+def wexbook_version() -> str:
+    """The installed wexbook version (``unknown`` when not installed)."""
+    try:
+        from importlib.metadata import version
+
+        return version("wexbook")
+    except Exception:
+        return "unknown"
+
+
+def public_url(url: str | None) -> str | None:
+    """``url`` without user info, query string or fragment (where credentials would be)."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def host_clock() -> dict[str, Any]:
+    """What the host says of its clocks (resolution, adjustable, implementation)."""
+    out: dict[str, Any] = {}
+    for name in ("time", "monotonic"):
+        info = time.get_clock_info(name)
+        out[name] = {
+            "implementation": info.implementation,
+            "resolution": info.resolution,
+            "adjustable": info.adjustable,
+        }
+    out["utc_offset_s"] = -time.timezone
+    return out
+
+
+def _plain(number: Decimal) -> str:
+    text = format(number.normalize(), "f")
+    return text
+
+
+def level_hash(bids: Iterable[Any], asks: Iterable[Any]) -> str:
+    """A short hash of price levels ``(price, qty)`` (Decimals), independent of spelling."""
+    h = hashlib.blake2b(digest_size=8)
+    parts = []
+    for side in (bids, asks):
+        parts.append(";".join(f"{_plain(p)}:{_plain(q)}" for p, q in side))
+    h.update("|".join(parts).encode())
+    return h.hexdigest()
+
+
+def book_hash(sync: BookSync, levels: int = HASH_LEVELS) -> str | None:
+    """The hash of the top ``levels`` per side of ``sync``'s book (None without a book)."""
+    book = sync.book
+    if book is None:
+        return None
+    bids, asks = book.depth(levels)
+    return level_hash(bids, asks)
+
+
+def event_record(event: DepthUpdate) -> list[Any]:
+    """A buffered event as a JSON list (levels verbatim)."""
+    return [
+        event.symbol,
+        event.first_id,
+        event.last_id,
+        event.prev_id,
+        event.bids,
+        event.asks,
+        event.event_time,
+    ]
+
+
+def event_from_record(item: list[Any]) -> DepthUpdate:
+    """The inverse of :func:`event_record`."""
+    return DepthUpdate(*item)
+
+
+def counts_of(sync: BookSync) -> dict[str, int]:
+    """The sync's non-zero decision counters, by decision value."""
+    return {d.value: n for d, n in sync.counts.items() if n}
+
+
+def book_state(sync: BookSync, *, full: bool = True) -> dict[str, Any]:
+    """Everything a replay needs to carry on ``sync`` from this point (see ``book`` records).
+
+    The whole book is written when the book would be used by the next event (LIVE or
+    STALE); the buffer always.
+    """
+    state = sync.state
+    record: dict[str, Any] = {
+        "v": sync.venue.value,
+        "s": sync.symbol,
+        "state": state.value,
+        "reason": sync.reason,
+        "update_id": sync.update_id,
+        "generation": sync.generation,
+        "snapshot_wanted": sync.snapshot_wanted,
+        "snapshot_depth": sync.snapshot_depth,
+        # Internal sequencing position, so the next event is judged as it was live.
+        "first_pending": getattr(sync, "_first_pending", False),
+        "unapplied": getattr(sync, "_unapplied", 0),
+        "buffer": [event_record(e) for e in sync.buffer],
+        "counts": counts_of(sync),
+        "hash": None,
+        "levels": None,
+    }
+    if full and sync.book is not None and state.value in ("live", "stale"):
+        bids, asks = sync.book.depth()
+        record["levels"] = {
+            "bids": [[_plain(p), _plain(q)] for p, q in bids],
+            "asks": [[_plain(p), _plain(q)] for p, q in asks],
+        }
+        record["hash"] = level_hash(bids[:HASH_LEVELS], asks[:HASH_LEVELS])
+    elif sync.book is not None:
+        record["hash"] = book_hash(sync)
+    return record
+
+
+def venue_of(value: str) -> Venue:
+    return Venue(value)

@@ -1,0 +1,491 @@
+"""The recorder: a :class:`~feeds.manager.BookManager` tap that writes a capture.
+
+::
+
+    recorder = Recorder("cap/")
+    recorder.attach(manager)          # inside the manager's event loop
+    ...
+    recorder.close()                  # or: async with Recorder("cap/").attach(manager): ...
+
+On the event loop the recorder only stamps and queues what it is handed (a frame is
+queued as the object websockets delivered: no copy, no parse, no serialisation); a
+background thread writes the queue every ``flush_interval`` seconds as one
+independent zstandard frame (see :mod:`feeds.capture.format`), so a ``kill -9``
+loses at most the last interval. A timer on the loop writes the checkpoints (every
+``checkpoint_interval`` s, of every book) and rotates segments: after
+``max_segment_bytes`` compressed bytes, after ``max_segment_seconds``, and at every
+UTC midnight. A new segment starts with every book's exact state, so it replays on
+its own. Files are created exclusively: an existing file is never overwritten.
+
+Write errors (a full disk...) are counted and logged, never raised into the feed: the
+books go on, the capture stops (``stats["write_errors"]``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from orderbook import BookSync, Decision, SyncState
+
+from .format import (
+    FORMAT_VERSION,
+    HASH_LEVELS,
+    PER_EVENT,
+    SUFFIX,
+    book_hash,
+    book_state,
+    counts_of,
+    host_clock,
+    public_url,
+    wexbook_version,
+)
+
+try:
+    import zstandard
+except ImportError:  # pragma: no cover - zstandard is a core dependency
+    zstandard = None  # type: ignore[assignment]
+
+if TYPE_CHECKING:
+    from feeds.connection import Connection
+    from feeds.manager import BookManager, ManagedBook
+
+log = logging.getLogger("wexbook.capture")
+
+_time_ns = time.time_ns
+_mono_ns = time.monotonic_ns
+_LIVE = SyncState.LIVE
+
+
+def _next_utc_midnight_ns(wall_ns: int) -> int:
+    day = dt.datetime.fromtimestamp(wall_ns / 1e9, dt.UTC).date() + dt.timedelta(days=1)
+    midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    return int(midnight.timestamp()) * 1_000_000_000
+
+
+class Recorder:
+    """Records a manager's public connections into ``directory`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        flush_interval: float = 1.0,
+        checkpoint_interval: float = 1.0,
+        max_segment_bytes: int = 256 * 2**20,
+        max_segment_seconds: float = 3600.0,
+        level: int = 3,
+        hash_levels: int = HASH_LEVELS,
+        fsync: bool = False,
+        prefix: str = "",
+    ) -> None:
+        if zstandard is None:  # pragma: no cover
+            raise RuntimeError("capture needs the zstandard package: pip install zstandard")
+        if flush_interval <= 0 or checkpoint_interval <= 0:
+            raise ValueError("flush_interval and checkpoint_interval must be > 0")
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.flush_interval = flush_interval
+        self.checkpoint_interval = checkpoint_interval
+        self.max_segment_bytes = max_segment_bytes
+        self.max_segment_seconds = max_segment_seconds
+        self.level = level
+        self.hash_levels = hash_levels
+        self.fsync = fsync
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        #: Identifies this recording; every segment file name starts with it.
+        self.run = f"{prefix}{stamp}-{os.getpid()}"
+        self.manager: BookManager | None = None
+        self.stats: dict[str, int] = dict.fromkeys(
+            (
+                "frames",
+                "records",
+                "flushes",
+                "bytes_in",
+                "bytes_out",
+                "segments",
+                "checkpoints",
+                "write_errors",
+            ),
+            0,
+        )
+        #: Paths of the segments written so far.
+        self.segments: list[Path] = []
+        self._queue: deque[tuple[Any, ...]] = deque()
+        self._put = self._queue.append
+        self._conns: dict[Connection, int] = {}
+        self._conn_info: list[dict[str, Any]] = []
+        self._segment = 0
+        self._segment_started_ns = 0
+        self._day_end_ns = 0
+        self._rotate_wanted: str | None = None
+        self._wake = threading.Event()
+        self._closing = False
+        self._closed = False
+        self._failed = False
+        self._thread: threading.Thread | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._file: Any = None
+        self._compressor = zstandard.ZstdCompressor(level=level)
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def attach(self, manager: BookManager) -> Recorder:
+        """Start recording ``manager`` (call from its event loop; returns ``self``)."""
+        if self.manager is not None:
+            raise RuntimeError("this recorder is already attached")
+        self.manager = manager
+        manager.tap = self
+        for conn in manager.connections.values():
+            conn.tap = self
+        self._loop = asyncio.get_running_loop()
+        self._start_segment()  # the header and every existing book, queued now
+        self._thread = threading.Thread(target=self._writer, name="wexbook capture", daemon=True)
+        self._thread.start()
+        self._timer = self._loop.call_later(self.checkpoint_interval, self._tick)
+        return self
+
+    async def __aenter__(self) -> Recorder:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
+
+    def close(self) -> None:
+        """Write final checkpoints, flush, close the segment and stop the writer thread."""
+        if self._closed:
+            return
+        self._closed = True
+        manager = self.manager
+        if self._timer is not None:
+            self._timer.cancel()
+        if manager is not None:
+            if manager.tap is self:
+                manager.tap = None
+            for conn in manager.connections.values():
+                if getattr(conn, "tap", None) is self:
+                    conn.tap = None
+            self._checkpoints()
+            self._put(("E", self._json({"k": "end", "next": None})))
+        self._closing = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    # -- the tap: called on the event loop by Connection and BookManager -----------
+
+    def on_frame(self, conn: Connection, text: str | bytes) -> None:
+        """One received websocket frame (the hot path: stamp and queue)."""
+        index = self._conns.get(conn)
+        if index is None:
+            index = self._conn(conn)
+        self._put((index, text, _time_ns(), _mono_ns()))
+
+    def on_send(self, conn: Connection, text: str) -> None:
+        """A text sent on ``conn`` (subscribe requests); a listen key or token is dropped."""
+        if "listenKey" in text or "token" in text:
+            try:
+                msg = orjson.loads(text)
+                for key in ("listenKey", "token"):
+                    if key in msg:
+                        msg[key] = "[redacted]"
+                text = orjson.dumps(msg).decode()
+            except (orjson.JSONDecodeError, TypeError):
+                text = "[redacted]"
+        self._put(("J", self._json({"k": "send", "c": self._conn(conn), "text": text})))
+
+    def on_connection(self, conn: Connection, state: str) -> None:
+        """``conn`` connected or disconnected (with its close code and error)."""
+        record = {"k": "conn", "c": self._conn(conn), "state": state, "connects": conn.connects}
+        if state == "disconnected":
+            record["close_code"] = getattr(conn, "close_code", None)
+            record["close_reason"] = getattr(conn, "close_reason", None)
+            record["error"] = conn.last_error
+        self._put(("J", self._json(record)))
+
+    def on_book(self, book: ManagedBook) -> None:
+        """A book was added to the manager."""
+        self._put(("J", self._book_record(book, start=False)))
+
+    def on_decision(self, decision: Decision, sync: BookSync, payload: object) -> None:
+        """A decision of a book's sync (per-event ones are only counted)."""
+        if decision in PER_EVENT:
+            return
+        live = sync.state is _LIVE
+        record = {
+            "k": "d",
+            "v": sync.venue.value,
+            "s": sync.symbol,
+            "d": decision.value,
+            "state": sync.state.value,
+            "update_id": sync.update_id,
+            "generation": sync.generation,
+            "reason": payload if isinstance(payload, str) else sync.reason,
+            "hash": book_hash(sync, self.hash_levels) if live else None,
+        }
+        self._put(("J", self._json(record)))
+
+    def on_snapshot_request(self, book: ManagedBook) -> None:
+        """A REST snapshot was asked for."""
+        self._put(("J", self._json({"k": "snapreq", "v": book.venue.value, "s": book.symbol})))
+
+    def on_snapshot(self, book: ManagedBook, snapshot: Any, error: BaseException | None) -> None:
+        """A REST snapshot response (or its failure), just before the book gets it."""
+        record: dict[str, Any] = {"k": "snap", "v": book.venue.value, "s": book.symbol}
+        if error is not None:
+            record["error"] = f"{type(error).__name__}: {error}"
+        else:
+            record["snapshot"] = {
+                "symbol": snapshot.symbol,
+                "last_id": snapshot.last_id,
+                "bids": snapshot.bids,
+                "asks": snapshot.asks,
+                "timestamp": snapshot.timestamp,
+                "depth": snapshot.depth,
+            }
+        self._put(("J", self._json(record)))
+
+    # -- loop-side helpers -----------------------------------------------------------
+
+    @staticmethod
+    def _json(record: dict[str, Any]) -> dict[str, Any]:
+        record["t"] = _time_ns()
+        record["m"] = _mono_ns()
+        return record
+
+    def _conn(self, conn: Connection) -> int:
+        index = self._conns.get(conn)
+        if index is None:
+            index = self._conns[conn] = len(self._conns)
+            info = {"c": index, "v": conn.venue.value, "url": public_url(conn.url)}
+            self._conn_info.append(info)
+            self._put(("J", self._json({"k": "conn", "state": "new", **info})))
+        return index
+
+    def _book_record(self, book: ManagedBook, *, start: bool) -> dict[str, Any]:
+        sync = book.sync
+        record = {"k": "book", "start": start, **book_state(sync)}
+        record["hash"] = book_hash(sync, self.hash_levels)
+        record["config"] = {
+            "chain_rule": getattr(sync.sequencer, "rule", None),
+            "max_buffer": sync.max_buffer,
+            "max_unapplied": sync.max_unapplied,
+            "subscription": book.subscription,
+        }
+        return self._json(record)
+
+    def _header(self) -> dict[str, Any]:
+        manager = self.manager
+        assert manager is not None
+        market = manager.market
+        rest = {}
+        for venue, client in getattr(market, "_clients", {}).items():
+            rest[venue.value] = public_url(str(client.base_url))
+        return self._json(
+            {
+                "k": "header",
+                "format": FORMAT_VERSION,
+                "wexbook": wexbook_version(),
+                "run": self.run,
+                "segment": self._segment,
+                "previous": self.segments[-1].name if self.segments else None,
+                "created_utc": dt.datetime.now(dt.UTC).isoformat(),
+                "ws_urls": {v.value: public_url(u) for v, u in manager.urls.items()},
+                "rest_urls": rest,
+                "conns": list(self._conn_info),
+                "symbols": [f"{v.value}:{s}" for v, s in manager.books],
+                "manager": {
+                    "chain_rule": manager.chain_rule.value,
+                    "futures_interval": manager.futures_interval,
+                    "max_buffer": manager.max_buffer,
+                    "max_unapplied": manager.max_unapplied,
+                    "integrity_levels": manager.integrity_levels,
+                },
+                "recorder": {
+                    "flush_interval": self.flush_interval,
+                    "checkpoint_interval": self.checkpoint_interval,
+                    "hash_levels": self.hash_levels,
+                    "level": self.level,
+                },
+                "host": {"clock": host_clock(), "pid": os.getpid()},
+            }
+        )
+
+    def _start_segment(self) -> None:
+        """Queue a new segment: header, then every book's exact state (loop thread)."""
+        manager = self.manager
+        assert manager is not None
+        header = self._header()
+        books = [self._book_record(b, start=True) for b in manager.books.values()]
+        self._segment_started_ns = header["t"]
+        self._day_end_ns = _next_utc_midnight_ns(header["t"])
+        self._put(("S", header, books))
+        self._segment += 1
+
+    def _checkpoints(self) -> None:
+        manager = self.manager
+        if manager is None:
+            return
+        for book in manager.books.values():
+            sync = book.sync
+            record = {
+                "k": "cp",
+                "v": sync.venue.value,
+                "s": sync.symbol,
+                "state": sync.state.value,
+                "update_id": sync.update_id,
+                "generation": sync.generation,
+                "counts": counts_of(sync),
+                "hash": book_hash(sync, self.hash_levels) if sync.state is _LIVE else None,
+            }
+            self._put(("J", self._json(record)))
+            self.stats["checkpoints"] += 1
+
+    def _tick(self) -> None:
+        if self._closed:
+            return
+        try:
+            self._checkpoints()
+            now = _time_ns()
+            why = self._rotate_wanted
+            if now >= self._day_end_ns:
+                why = "utc-day"
+            elif now - self._segment_started_ns >= self.max_segment_seconds * 1e9:
+                why = "time"
+            if why is not None and not self._failed:
+                self._rotate_wanted = None
+                self._put(("E", self._json({"k": "end", "rotate": why})))
+                self._start_segment()
+                self._wake.set()
+        finally:
+            assert self._loop is not None
+            self._timer = self._loop.call_later(self.checkpoint_interval, self._tick)
+
+    # -- the writer thread ---------------------------------------------------------------
+
+    def _open(self) -> Any:
+        while True:
+            path = self.directory / f"{self.run}-{self._file_index:05d}{SUFFIX}"
+            self._file_index += 1
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                continue
+            self.segments.append(path)
+            self.stats["segments"] += 1
+            return os.fdopen(fd, "wb", buffering=0)
+
+    _file_index = 0
+
+    def _writer(self) -> None:
+        while True:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            closing = self._closing
+            try:
+                self._drain()
+            except Exception:
+                self.stats["write_errors"] += 1
+                self._failed = True
+                log.exception("capture write failed; recording stops, the books go on")
+                self._queue.clear()
+                self._put = lambda item: None  # type: ignore[method-assign]
+            if closing:
+                break
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:
+                self.stats["write_errors"] += 1
+            self._file = None
+
+    _pw = 0
+    _pm = 0
+
+    def _drain(self) -> None:
+        queue = self._queue
+        popleft = queue.popleft
+        chunks: list[bytes] = []
+        append = chunks.append
+        dumps = orjson.dumps
+        pw, pm = self._pw, self._pm
+        frames = records = size = 0
+        while queue:
+            item = popleft()
+            tag = item[0]
+            if type(tag) is int:
+                conn, text, wall, mono = item
+                if type(text) is str:
+                    data = text.encode()
+                    kind = b"F"
+                else:
+                    data = bytes(text)
+                    kind = b"B"
+                append(b"%s%d %d %d %d\n" % (kind, conn, len(data), wall - pw, mono - pm))
+                append(data)
+                append(b"\n")
+                pw, pm = wall, mono
+                frames += 1
+                size += len(data)
+                continue
+            if tag == "J" or tag == "E":
+                record = item[1]
+                line = dumps(record)
+                append(line)
+                append(b"\n")
+                pw, pm = record["t"], record["m"]
+                records += 1
+                if tag == "E":
+                    self._write(chunks)
+                    chunks.clear()
+                    if self._file is not None:
+                        self._file.close()
+                        self._file = None
+                continue
+            if tag == "S":
+                self._write(chunks)
+                chunks.clear()
+                if self._file is not None:  # a segment not ended with an "E" (cannot happen)
+                    self._file.close()
+                self._file = self._open()
+                header, books = item[1], item[2]
+                for record in (header, *books):
+                    append(dumps(record))
+                    append(b"\n")
+                    records += 1
+                pw, pm = (
+                    books[-1]["t"] if books else header["t"],
+                    (books[-1]["m"] if books else header["m"]),
+                )
+        self._write(chunks)
+        self._pw, self._pm = pw, pm
+        self.stats["frames"] += frames
+        self.stats["records"] += records
+        self.stats["bytes_in"] += size
+
+    def _write(self, chunks: list[bytes]) -> None:
+        if not chunks or self._file is None:
+            return
+        data = b"".join(chunks)
+        frame = self._compressor.compress(data)
+        self._file.write(frame)
+        if self.fsync:
+            os.fsync(self._file.fileno())
+        self.stats["bytes_out"] += len(frame)
+        self.stats["flushes"] += 1
+        if self._segment_bytes() >= self.max_segment_bytes:
+            self._rotate_wanted = "size"
+
+    def _segment_bytes(self) -> int:
+        file = self._file
+        return file.tell() if file is not None else 0
