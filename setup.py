@@ -38,11 +38,15 @@ def extensions() -> list:
     except ImportError:
         print("wexbook: Cython not available; using pure Python", file=sys.stderr)
         return []
-    return cythonize(
-        ["orderbook/_speedups.pyx"],
-        compiler_directives={"language_level": "3"},
-        quiet=True,
-    )
+    try:
+        return cythonize(
+            ["orderbook/_speedups.pyx"],
+            compiler_directives={"language_level": "3"},
+            quiet=True,
+        )
+    except Exception as exc:  # a Cython that cannot translate it: still a working install
+        print(f"wexbook: accelerator not translated ({exc}); using pure Python", file=sys.stderr)
+        return []
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 from sortedcontainers import SortedDict
 
-from orderbook import BookSync, SpotSequencer, SyncState, Venue, parse_depth_update, spot_snapshot
+from orderbook import BookSync, SpotSequencer, SyncState, spot_snapshot
 
 NUMPY_EVERY = 100
 NUMPY_LEVELS = 20
@@ -104,26 +104,24 @@ def loop_baseline_numpy(book: NaiveBook, frames: list[bytes]) -> NaiveBook:
 
 
 def loop_engine(sync: BookSync, frames: list[bytes]) -> BookSync:
-    on_update, parse, venue = sync.on_update, parse_depth_update, Venue.SPOT
+    on_frame = sync.on_frame  # parse_depth_update -> on_update, in one call
     for raw in frames:
-        on_update(parse(raw, venue))
+        on_frame(raw)
     return sync
 
 
 def loop_engine_bbo(sync: BookSync, frames: list[bytes]) -> BookSync:
-    on_update, parse, venue = sync.on_update, parse_depth_update, Venue.SPOT
-    live_book = sync.live_book
+    on_frame, live_book = sync.on_frame, sync.live_book
     for raw in frames:
-        on_update(parse(raw, venue))
+        on_frame(raw)
         live_book().best_prices()
     return sync
 
 
 def loop_engine_numpy(sync: BookSync, frames: list[bytes]) -> BookSync:
-    on_update, parse, venue = sync.on_update, parse_depth_update, Venue.SPOT
-    live_book = sync.live_book
+    on_frame, live_book = sync.on_frame, sync.live_book
     for n, raw in enumerate(frames):
-        on_update(parse(raw, venue))
+        on_frame(raw)
         if n % NUMPY_EVERY == 0:
             live_book().arrays(NUMPY_LEVELS)
     return sync

@@ -7,8 +7,9 @@ of floats, orjson; see :mod:`bench.runners`).
 
 Rows:
 
-- end to end: raw frame -> applied book (wexbook: ``parse_depth_update`` ->
-  ``BookSync.on_update``, sequence checks and validation included);
+- end to end: raw frame -> applied book (wexbook: ``BookSync.on_frame``, which is
+  ``parse_depth_update`` -> ``on_update``, sequence checks and validation included;
+  compiled, it reads a plain frame's bytes directly);
 - apply only: the same on frames already parsed;
 - best bid + ask after every frame: the read's own cost, (apply + read) - (apply);
   for wexbook exact ``Level``s of ``Decimal`` (``best_bid``/``best_ask``), or exact
@@ -66,9 +67,9 @@ class Contender:
 
     def end_to_end(self, state: Any, frames: list[bytes]) -> None:
         if self.compiled is not None:
-            on_update, parse, spot = state.on_update, parse_depth_update, Venue.SPOT
+            on_frame = state.on_frame
             for raw in frames:
-                on_update(parse(raw, spot))
+                on_frame(raw)
         else:
             apply = state.apply_frame
             for raw in frames:

@@ -32,6 +32,7 @@ from cpython.object cimport PyObject, PyObject_RichCompareBool, Py_LT
 from cpython.sequence cimport PySequence_DelItem
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from cpython.unicode cimport PyUnicode_GET_LENGTH
+from libc.string cimport memchr, memcmp, memset
 
 cdef extern from "Python.h":
     int PyUnicode_KIND(object o)
@@ -44,8 +45,11 @@ cdef extern from "Python.h":
     bint PyTuple_CheckExact(object o)
 
 
+cdef enum:
+    C_FAST_QTY = 30
+
 # Must equal orderbook.book._FAST_QTY (checked at import by orderbook.accel).
-FAST_QTY = 30
+FAST_QTY = C_FAST_QTY
 
 cdef enum:
     _BAD = -1
@@ -66,7 +70,7 @@ cdef inline int _plain_quantity(object qty):
     cdef const unsigned char* s
     cdef unsigned char c
     cdef int dots = 0, digits = 0, nonzero = 0
-    if n > FAST_QTY or PyUnicode_KIND(qty) != PyUnicode_1BYTE_KIND:
+    if n > C_FAST_QTY or PyUnicode_KIND(qty) != PyUnicode_1BYTE_KIND:
         return _SLOW
     s = <const unsigned char*> PyUnicode_DATA(qty)
     for i in range(n):
@@ -445,11 +449,21 @@ def configure_snapshots(parse_price_, parse_quantity_, level_types):
     parse_price, parse_quantity, LEVEL_TYPES = parse_price_, parse_quantity_, level_types
 
 
+cdef inline bint _short(object text):
+    """At most 15 characters, or 16 with a point: at most 15 digits (``_SHORT`` in book.py)."""
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
+    if n <= 15:
+        return True
+    if n == 16 and PyUnicode_KIND(text) == PyUnicode_1BYTE_KIND:
+        return memchr(PyUnicode_DATA(text), 46, 16) is not NULL
+    return False
+
+
 cdef object _snapshot_number(object text, object exact, bint *zero):
     """``orderbook.book._snapshot_number``: ``zero`` is set instead of returning None."""
     cdef int kind
     zero[0] = False
-    if PyUnicode_CheckExact(text) and PyUnicode_GET_LENGTH(text) <= 16:
+    if PyUnicode_CheckExact(text) and _short(text):
         kind = _plain_quantity(text)
         if kind == _NONZERO:
             return PyFloat_FromString(text)
@@ -672,3 +686,512 @@ def arrays(book, n=None):
         _side_array(<list> PyList_GET_ITEM(al, 0) if PyList_GET_SIZE(al) else empty,
                     book.asks, count, False),
     )
+
+
+# -- raw frames straight to the book ----------------------------------------------------
+#
+# on_frame() reads a depth_update push's bytes in C. It takes only the plainest input: ASCII,
+# strings without escapes, integer ids, levels that are lists of two plain strings (prices of
+# at most 16 characters, non-zero; quantities of at most FAST_QTY), every key it needs once;
+# and only the hot case (LIVE, not just after a snapshot, no observer, an event of the book's
+# symbol that chains). Then it applies the levels without building the event, its lists or
+# its price strings: the same book and the same decision as the reference, which is what
+# runs, from the start, for everything else (nothing is changed before the frame is known
+# to be such a frame).
+
+from libc.stdint cimport int64_t
+from libc.stdlib cimport free, realloc
+
+cdef extern from "Python.h":
+    object PyUnicode_DecodeASCII(const char* s, Py_ssize_t size, const char* errors)
+    object PyFloat_FromDouble(double v)
+    bint PyBytes_CheckExact(object o)
+    char* PyBytes_AS_STRING(object o)
+    Py_ssize_t PyBytes_GET_SIZE(object o)
+    bint PyUnicode_IS_ASCII(object o)
+
+cdef object reference_on_frame = None
+cdef Py_ssize_t FRAMES_FAST = 0
+cdef Py_ssize_t FRAMES_HANDED_ON = 0
+
+
+def frame_stats():
+    """``(fast, handed_on)``: frames ``on_frame`` applied from their bytes, and frames it
+    handed to the reference, since the process started (for tests and benchmarks)."""
+    return FRAMES_FAST, FRAMES_HANDED_ON
+
+
+def configure_frames(reference_on_frame_):
+    """Hand over the reference ``BookSync.on_frame``."""
+    global reference_on_frame
+    reference_on_frame = reference_on_frame_
+
+
+cdef struct Span:
+    Py_ssize_t start
+    Py_ssize_t end
+
+
+cdef struct Scan:
+    const unsigned char* s
+    Py_ssize_t n
+    Py_ssize_t pos
+    # what was found
+    int have_topic, have_data, have_s, have_a, have_b
+    int have_fi, have_i, have_pu, have_fu, have_u
+    Span symbol
+    int64_t fi, i, pu, fu, u
+    Span* levels      # price, qty spans, in frame order
+    Py_ssize_t n_levels, cap_levels
+    Py_ssize_t a_start, a_end, b_start, b_end
+
+
+cdef double[23] POW10 = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                         1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
+
+
+cdef inline void _ws(Scan* sc) noexcept nogil:
+    cdef unsigned char c
+    while sc.pos < sc.n:
+        c = sc.s[sc.pos]
+        if c == 32 or c == 10 or c == 13 or c == 9:
+            sc.pos += 1
+        else:
+            return
+
+
+cdef inline int _expect(Scan* sc, unsigned char c) noexcept nogil:
+    _ws(sc)
+    if sc.pos < sc.n and sc.s[sc.pos] == c:
+        sc.pos += 1
+        return 1
+    return 0
+
+
+cdef int _string(Scan* sc, Span* out) noexcept nogil:
+    """A string without escapes or control characters; 0 for anything else."""
+    cdef unsigned char c
+    if not _expect(sc, 34):
+        return 0
+    out.start = sc.pos
+    while sc.pos < sc.n:
+        c = sc.s[sc.pos]
+        if c == 34:
+            out.end = sc.pos
+            sc.pos += 1
+            return 1
+        if c == 92 or c < 32 or c > 126:
+            return 0
+        sc.pos += 1
+    return 0
+
+
+cdef int _int(Scan* sc, int64_t* out) noexcept nogil:
+    """A non-negative integer that fits int64 (no sign, fraction or exponent)."""
+    cdef int64_t v = 0
+    cdef int digits = 0
+    cdef unsigned char c
+    _ws(sc)
+    while sc.pos < sc.n:
+        c = sc.s[sc.pos]
+        if c < 48 or c > 57:
+            break
+        if v > 922337203685477580LL:  # (2**63 - 1) // 10
+            return 0
+        v = v * 10 + (c - 48)
+        if v < 0:
+            return 0
+        digits += 1
+        sc.pos += 1
+    if digits == 0 or (digits > 1 and sc.s[sc.pos - digits] == 48):
+        return 0
+    if sc.pos < sc.n and (sc.s[sc.pos] == 46 or sc.s[sc.pos] == 101 or sc.s[sc.pos] == 69):
+        return 0
+    out[0] = v
+    return 1
+
+
+cdef int _skip(Scan* sc, int depth) noexcept nogil:
+    """Skip any value made of objects, arrays, plain strings, numbers, true/false/null."""
+    cdef Span ignored
+    cdef unsigned char c
+    if depth > 32:
+        return 0
+    _ws(sc)
+    if sc.pos >= sc.n:
+        return 0
+    c = sc.s[sc.pos]
+    if c == 34:
+        return _string(sc, &ignored)
+    if c == 123 or c == 91:
+        sc.pos += 1
+        if _expect(sc, 125 if c == 123 else 93):
+            return 1
+        while True:
+            if c == 123:
+                if not _string(sc, &ignored) or not _expect(sc, 58):
+                    return 0
+            if not _skip(sc, depth + 1):
+                return 0
+            if _expect(sc, 44):
+                continue
+            return _expect(sc, 125 if c == 123 else 93)
+    if c == 116:
+        return _word(sc, "true", 4)
+    if c == 102:
+        return _word(sc, "false", 5)
+    if c == 110:
+        return _word(sc, "null", 4)
+    return _number(sc)
+
+
+cdef inline int _word(Scan* sc, const char* word, Py_ssize_t size) noexcept nogil:
+    cdef Py_ssize_t j
+    if sc.pos + size > sc.n:
+        return 0
+    for j in range(size):
+        if sc.s[sc.pos + j] != <unsigned char> word[j]:
+            return 0
+    sc.pos += size
+    return 1
+
+
+cdef inline int _digits(Scan* sc) noexcept nogil:
+    cdef Py_ssize_t start = sc.pos
+    while sc.pos < sc.n and 48 <= sc.s[sc.pos] <= 57:
+        sc.pos += 1
+    return sc.pos - start
+
+
+cdef int _number(Scan* sc) noexcept nogil:
+    """A JSON number, exactly its grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?"""
+    cdef Py_ssize_t start
+    if sc.pos < sc.n and sc.s[sc.pos] == 45:
+        sc.pos += 1
+    if sc.pos >= sc.n:
+        return 0
+    if sc.s[sc.pos] == 48:
+        sc.pos += 1
+    elif not _digits(sc):
+        return 0
+    if sc.pos < sc.n and sc.s[sc.pos] == 46:
+        sc.pos += 1
+        if not _digits(sc):
+            return 0
+    if sc.pos < sc.n and (sc.s[sc.pos] == 101 or sc.s[sc.pos] == 69):
+        sc.pos += 1
+        if sc.pos < sc.n and (sc.s[sc.pos] == 43 or sc.s[sc.pos] == 45):
+            sc.pos += 1
+        if not _digits(sc):
+            return 0
+    return 1
+
+
+cdef int _levels(Scan* sc) noexcept nogil:
+    """A list of [string, string] levels, appended to sc.levels."""
+    cdef Span price, qty
+    cdef Span* grown
+    if not _expect(sc, 91):
+        return 0
+    if _expect(sc, 93):
+        return 1
+    while True:
+        if not _expect(sc, 91) or not _string(sc, &price) or not _expect(sc, 44):
+            return 0
+        if not _string(sc, &qty) or not _expect(sc, 93):
+            return 0
+        if sc.n_levels + 2 > sc.cap_levels:
+            grown = <Span*> realloc(sc.levels, (sc.cap_levels * 2 + 64) * sizeof(Span))
+            if grown is NULL:
+                return 0
+            sc.levels = grown
+            sc.cap_levels = sc.cap_levels * 2 + 64
+        sc.levels[sc.n_levels] = price
+        sc.levels[sc.n_levels + 1] = qty
+        sc.n_levels += 2
+        if _expect(sc, 44):
+            continue
+        return _expect(sc, 93)
+
+
+cdef inline int _key_is(Scan* sc, Span k, const char* name, Py_ssize_t size) noexcept nogil:
+    cdef Py_ssize_t j
+    if k.end - k.start != size:
+        return 0
+    for j in range(size):
+        if sc.s[k.start + j] != <unsigned char> name[j]:
+            return 0
+    return 1
+
+
+cdef int _data(Scan* sc, bint spot) noexcept nogil:
+    cdef Span k
+    if not _expect(sc, 123):
+        return 0
+    if _expect(sc, 125):
+        return 1
+    while True:
+        if not _string(sc, &k) or not _expect(sc, 58):
+            return 0
+        if _key_is(sc, k, "s", 1):
+            if sc.have_s or not _string(sc, &sc.symbol):
+                return 0
+            sc.have_s = 1
+        elif _key_is(sc, k, "a", 1):
+            sc.a_start = sc.n_levels
+            if sc.have_a or not _levels(sc):
+                return 0
+            sc.a_end = sc.n_levels
+            sc.have_a = 1
+        elif _key_is(sc, k, "b", 1):
+            sc.b_start = sc.n_levels
+            if sc.have_b or not _levels(sc):
+                return 0
+            sc.b_end = sc.n_levels
+            sc.have_b = 1
+        elif spot and _key_is(sc, k, "fi", 2):
+            if sc.have_fi or not _int(sc, &sc.fi):
+                return 0
+            sc.have_fi = 1
+        elif spot and _key_is(sc, k, "i", 1):
+            if sc.have_i or not _int(sc, &sc.i):
+                return 0
+            sc.have_i = 1
+        elif not spot and _key_is(sc, k, "pu", 2):
+            if sc.have_pu or not _int(sc, &sc.pu):
+                return 0
+            sc.have_pu = 1
+        elif not spot and _key_is(sc, k, "fu", 2):
+            if sc.have_fu or not _int(sc, &sc.fu):
+                return 0
+            sc.have_fu = 1
+        elif not spot and _key_is(sc, k, "u", 1):
+            if sc.have_u or not _int(sc, &sc.u):
+                return 0
+            sc.have_u = 1
+        elif not _skip(sc, 0):
+            return 0
+        if _expect(sc, 44):
+            continue
+        return _expect(sc, 125)
+
+
+cdef int _frame(Scan* sc, bint spot) noexcept nogil:
+    """The whole push: {"topic": "depth_update", "data": {...}, other keys skipped}."""
+    cdef Span k, v
+    if not _expect(sc, 123):
+        return 0
+    while True:
+        if not _string(sc, &k) or not _expect(sc, 58):
+            return 0
+        if _key_is(sc, k, "topic", 5):
+            if sc.have_topic or not _string(sc, &v) or not _key_is(sc, v, "depth_update", 12):
+                return 0
+            sc.have_topic = 1
+        elif _key_is(sc, k, "data", 4):
+            if sc.have_data or not _data(sc, spot):
+                return 0
+            sc.have_data = 1
+        elif not _skip(sc, 0):
+            return 0
+        if _expect(sc, 44):
+            continue
+        if not _expect(sc, 125):
+            return 0
+        _ws(sc)
+        return sc.pos == sc.n and sc.have_topic and sc.have_data and sc.have_s and (
+            sc.have_a and sc.have_b) and (
+            (sc.have_fi and sc.have_i) if spot else (sc.have_pu and sc.have_fu and sc.have_u))
+
+
+cdef inline int _plain_price(const unsigned char* s, Py_ssize_t n, double* out) noexcept nogil:
+    """A plain non-zero price of at most 16 characters, as the double float() gives."""
+    cdef int64_t mantissa = 0
+    cdef int dots = 0, digits = 0, frac = 0, nonzero = 0
+    cdef Py_ssize_t j
+    cdef unsigned char c
+    if n == 0 or n > 16:
+        return 0
+    for j in range(n):
+        c = s[j]
+        if 48 <= c <= 57:
+            mantissa = mantissa * 10 + (c - 48)
+            digits += 1
+            if c != 48:
+                nonzero = 1
+            if dots:
+                frac += 1
+        elif c == 46:
+            dots += 1
+        else:
+            return 0
+    if dots > 1 or not nonzero or digits > 15:
+        return 0
+    # At most 15 digits: the mantissa (< 10**15 < 2**53) and 10**frac are exact doubles, so
+    # one IEEE division is the correctly rounded value, the same double float(text) gives.
+    out[0] = (<double> mantissa) / POW10[frac]
+    return 1
+
+
+cdef int _apply_spans(_Side st, Scan* sc, Py_ssize_t start, Py_ssize_t end) except -1:
+    """Apply plain levels (already checked) to one side: ``_apply_side``'s effects exactly."""
+    side = st.side
+    keys = st.keys
+    cdef list sub = <list> PyList_GET_ITEM(st.lists, 0)
+    cdef Py_ssize_t j, at, size
+    cdef double price
+    try:
+        j = start
+        while j < end:
+            _plain_price(sc.s + sc.levels[j].start, sc.levels[j].end - sc.levels[j].start,
+                         &price)
+            key = PyFloat_FromDouble(price)
+            qty = PyUnicode_DecodeASCII(<const char*> sc.s + sc.levels[j + 1].start,
+                                        sc.levels[j + 1].end - sc.levels[j + 1].start, NULL)
+            if _plain_quantity(qty) == _NONZERO:
+                size = PyDict_Size(side)
+                PyDict_SetItem(side, key, qty)
+                if PyDict_Size(side) != size:
+                    at = _bisect_right(sub, key)
+                    PyList_Insert(sub, at, key)
+            elif PyDict_Contains(side, key):
+                at = _bisect_left(sub, key)
+                PySequence_DelItem(sub, at)
+                PyDict_DelItem(side, key)
+            j += 2
+    finally:
+        size = PyList_GET_SIZE(sub)
+        if size:
+            st.maxes[0] = <object> PyList_GET_ITEM(sub, size - 1)
+            keys._len = size
+        else:
+            keys._clear()
+    return 0
+
+
+cdef int _fast_side_ok(_Side st, Py_ssize_t count) except -1:
+    """The side is one sublist with room, as ``_apply_side``'s fast branch requires."""
+    keys = st.keys
+    cdef list lists = st.lists
+    return (PyList_GET_SIZE(lists) == 1 and not keys._index
+            and PyList_GET_SIZE(<list> PyList_GET_ITEM(lists, 0)) + count <= (keys._load << 1))
+
+
+cdef int _spans_plain(Scan* sc, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    """Every level's price is plain and non-zero, every quantity plain (with a digit)."""
+    cdef Py_ssize_t j = start, n, k
+    cdef double ignored
+    cdef int dots, digits
+    cdef unsigned char c
+    while j < end:
+        if not _plain_price(sc.s + sc.levels[j].start, sc.levels[j].end - sc.levels[j].start,
+                            &ignored):
+            return 0
+        n = sc.levels[j + 1].end - sc.levels[j + 1].start
+        if n == 0 or n > C_FAST_QTY:
+            return 0
+        dots = 0
+        digits = 0
+        for k in range(n):
+            c = sc.s[sc.levels[j + 1].start + k]
+            if 48 <= c <= 57:
+                digits += 1
+            elif c == 46:
+                dots += 1
+            else:
+                return 0
+        if dots > 1 or digits == 0:
+            return 0
+        j += 2
+    return 1
+
+
+cdef object _hand_on(object sync, object raw):
+    global FRAMES_HANDED_ON
+    FRAMES_HANDED_ON += 1
+    return reference_on_frame(sync, raw)
+
+
+def on_frame(self, raw):
+    """Compiled ``BookSync.on_frame`` (see the section comment above)."""
+    cdef Scan sc
+    cdef bint spot
+    cdef const unsigned char* data
+    cdef Py_ssize_t size
+    cdef _BookState st
+    if self.state is not LIVE or self._first_pending or self.observer is not None:
+        return _hand_on(self, raw)
+    if PyBytes_CheckExact(raw):
+        data = <const unsigned char*> PyBytes_AS_STRING(raw)
+        size = PyBytes_GET_SIZE(raw)
+    elif PyUnicode_CheckExact(raw) and PyUnicode_IS_ASCII(raw):
+        data = <const unsigned char*> PyUnicode_DATA(raw)
+        size = PyUnicode_GET_LENGTH(raw)
+    else:
+        return _hand_on(self, raw)
+    venue = self.venue
+    if venue is SPOT:
+        spot = True
+    elif venue is FUTURES:
+        spot = False
+    else:
+        return _hand_on(self, raw)
+    seq = self.sequencer
+    if type(seq) is not (SpotSequencer if spot else FuturesSequencer):
+        return _hand_on(self, raw)
+    memset(&sc, 0, sizeof(Scan))
+    sc.s = data
+    sc.n = size
+    try:
+        if not _frame(&sc, spot):
+            return _hand_on(self, raw)
+        symbol = self.symbol
+        if (not PyUnicode_CheckExact(symbol) or not PyUnicode_IS_ASCII(symbol)
+                or PyUnicode_GET_LENGTH(symbol) != sc.symbol.end - sc.symbol.start
+                or sc.symbol.end == sc.symbol.start
+                or memcmp(PyUnicode_DATA(symbol), sc.s + sc.symbol.start,
+                          sc.symbol.end - sc.symbol.start) != 0):
+            return _hand_on(self, raw)
+        last = self._last_id
+        if type(last) is not int:
+            return _hand_on(self, raw)
+        if spot:
+            if sc.fi > sc.i or sc.i <= last or sc.fi != last + 1:
+                return _hand_on(self, raw)
+            last_id = sc.i
+        else:
+            if sc.fu > sc.u or sc.pu >= sc.u or sc.u <= last or sc.pu != last:
+                return _hand_on(self, raw)
+            if sc.fu != last + 1 and seq.rule is not RULE_PU:
+                return _hand_on(self, raw)
+            last_id = sc.u
+        if not _spans_plain(&sc, 0, sc.n_levels):
+            return _hand_on(self, raw)
+        book = self.book
+        st = _state(book)
+        if (not _fast_side_ok(st.bids, (sc.b_end - sc.b_start) // 2)
+                or not _fast_side_ok(st.asks, (sc.a_end - sc.a_start) // 2)):
+            return _hand_on(self, raw)
+        # From here on the frame is known: do what the reference does with it.
+        if not spot and sc.fu != last + 1:
+            seq.fu_violations += 1
+        _apply_spans(st.bids, &sc, sc.b_start, sc.b_end)
+        _apply_spans(st.asks, &sc, sc.a_start, sc.a_end)
+    finally:
+        free(sc.levels)
+    self._last_id = last_id
+    self._first_pending = False
+    self._unapplied = 0
+    self.last_event_time = self.clock()
+    if _crossed_state(st):
+        return self._leave_live(CROSSED, "book crossed", event_of(self, raw))
+    counts = self.counts
+    counts[APPLIED] += 1
+    global FRAMES_FAST
+    FRAMES_FAST += 1
+    return APPLIED
+
+
+def event_of(sync, raw):
+    """The parsed event of a frame (for the rare decision that reports it)."""
+    return parse_depth_update(raw, sync.venue)

@@ -39,6 +39,7 @@ from .views import Level
 #: The pure-Python references that the compiled twins replace.
 REFERENCE_APPLY = OrderBook.apply
 REFERENCE_ON_UPDATE = BookSync.on_update
+REFERENCE_ON_FRAME = BookSync.on_frame
 #: The reference reads that the compiled ones replace (name -> function).
 REFERENCE_READS = {name: getattr(OrderBook, name) for name in
                    ("best_bid", "best_ask", "top_bids", "top_asks", "best_quotes",
@@ -81,6 +82,7 @@ else:
             np.float64,
             REFERENCE_READS["arrays"],
         )
+        _speedups.configure_frames(REFERENCE_ON_FRAME)
         _speedups.configure_sync(
             REFERENCE_ON_UPDATE,
             SyncState.LIVE,
@@ -109,6 +111,7 @@ def use(compiled: bool) -> None:
             raise RuntimeError(f"the compiled accelerator is {UNAVAILABLE}")
         OrderBook.apply = _speedups.apply_book  # type: ignore[method-assign]
         BookSync.on_update = _speedups.on_update  # type: ignore[method-assign]
+        BookSync.on_frame = _speedups.on_frame  # type: ignore[method-assign]
         book._snapshot_side_impl = _speedups.snapshot_side
         parse._compiled_parse = _speedups.parse_depth_update
         parse._compiled_levels_ok = _speedups.levels_ok
@@ -120,6 +123,7 @@ def use(compiled: bool) -> None:
             setattr(OrderBook, name, function)
         OrderBook.apply = REFERENCE_APPLY  # type: ignore[method-assign]
         BookSync.on_update = REFERENCE_ON_UPDATE  # type: ignore[method-assign]
+        BookSync.on_frame = REFERENCE_ON_FRAME  # type: ignore[method-assign]
         book._snapshot_side_impl = book._snapshot_side
         parse._compiled_levels_ok = None
 

@@ -83,14 +83,14 @@ def check_quantity(text: object) -> bool:
 def _snapshot_number(text: object, exact: Callable[[object], Number]) -> Number | None:
     """A snapshot's price or quantity spelling as its exact number; ``None`` for a zero.
 
-    A plain spelling (digits, at most one ``.``) of at most 16 characters has at
-    most 15 significant digits and lies far inside the ranges, so ``float(text)``
-    is its exact key at once; anything else goes to ``exact``
+    A plain spelling (digits, at most one ``.``) of at most 15 digits (15
+    characters, or 16 with the point) lies far inside the ranges and has at most
+    15 significant digits, so ``float(text)`` is its exact key at once; anything else goes to ``exact``
     (:func:`~orderbook.prices.parse_price` or
     :func:`~orderbook.prices.parse_quantity`), which applies the whole rule and
     raises for every spelling it refuses.
     """
-    if type(text) is str and len(text) <= 16:
+    if type(text) is str and (len(text) <= 15 or (len(text) == 16 and "." in text)):
         core = text.strip(_DIGITS)
         if (not core or core == ".") and text.strip("."):
             return float(text) if text.strip("0.") else None

@@ -62,6 +62,7 @@ from .errors import (
     BookSyncing,
 )
 from .events import DepthSnapshot, DepthUpdate
+from .parse import parse_depth_update
 from .prices import PriceCodec
 from .sequencing import Sequencer
 from .views import BookView
@@ -176,6 +177,16 @@ class BookSync:
         self._unapplied = 0  # events in a row a LIVE/STALE book dropped as not newer than itself
 
     # -- inputs ----------------------------------------------------------------
+
+    def on_frame(self, raw: str | bytes) -> Decision:
+        """Feed one raw ``depth_update`` push of this book's venue; returns the decision.
+
+        The same as ``on_update(parse_depth_update(raw, venue))``: raises
+        :class:`~orderbook.errors.MalformedEvent` for a frame that is not a
+        well-formed push. The compiled accelerator reads the frame's bytes
+        directly in the hot case (a LIVE book, a plain frame that chains).
+        """
+        return self.on_update(parse_depth_update(raw, self.venue))
 
     def on_update(self, event: DepthUpdate) -> Decision:
         """Feed one ``depth_update`` event; returns what was done with it."""
