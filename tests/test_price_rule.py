@@ -270,3 +270,17 @@ async def test_a_two_character_level_in_a_push_resyncs_instead_of_applying_9_at_
             await ex.step()
             await wait_for(lambda: at_truth(manager, ex, "spot", "btc_usdt"))
             assert 9.0 not in book.sync.book.bids
+
+
+def test_a_16_digit_price_stays_exact_in_snapshots_as_in_events() -> None:
+    # 16 significant digits: more than a double holds exactly, so the key is long.
+    text = "1234567890123456"
+    book = OrderBook.from_levels([[text, "1"], ["123456789012345.6", "1"]], [])
+    keys = list(book.bids)
+    assert [type(k) for k in keys] == [ExactDecimal, ExactDecimal]
+    assert keys == [parse_price("123456789012345.6"), parse_price(text)]
+    event_book = OrderBook()
+    event_book.apply([[text, "1"], ["123456789012345.6", "1"]], [])
+    assert list(event_book.bids) == keys
+    short = OrderBook.from_levels([["123456789012345", "1"], ["12345678901234.5", "1"]], [])
+    assert [type(k) for k in short.bids] == [float, float]
