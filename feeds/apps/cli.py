@@ -38,7 +38,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from feeds.apps import demo, sim, watch
+from feeds.apps import demo, record, replay, sim, watch
 from feeds.apps.args import HelpFormatter, Parser, Problem, UsageError
 
 
@@ -57,6 +57,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("demo", demo.HELP, demo.add_arguments, demo.run, demo.DESCRIPTION),
     Command("watch", watch.HELP, watch.add_arguments, watch.run, watch.DESCRIPTION),
     Command("sim", sim.HELP, sim.add_arguments, sim.run, sim.DESCRIPTION),
+    Command("record", record.HELP, record.add_arguments, record.run, record.DESCRIPTION),
+    Command("replay", replay.HELP, replay.add_arguments, replay.run, replay.DESCRIPTION),
     Command(
         "sim-fault", sim.FAULT_HELP, sim.add_fault_arguments, sim.run_fault, sim.FAULT_DESCRIPTION
     ),

@@ -208,6 +208,8 @@ def find_segments(path: str | os.PathLike[str]) -> list[Path]:
     text = os.fspath(path)
     p = Path(text)
     if p.is_file():
+        if not p.name.endswith(SUFFIX):
+            raise CaptureError(f"not a capture segment (*{SUFFIX}): {text}")
         return [p]
     if p.is_dir():
         found = sorted(p.rglob(f"*{SUFFIX}"))

@@ -1,0 +1,228 @@
+"""``wexbook record``: record live books to a capture directory.
+
+With no URL it records the embedded simulator with the demo's faults on (dropped,
+duplicated, reordered and malformed frames, a lagging snapshot, a 429, a stalled
+futures stream, a forced disconnect), so ``wexbook record --seconds 20 --out cap/``
+then ``wexbook replay cap/ --verify`` is the whole tour. With ``--spot-url`` /
+``--futures-url`` (and the REST URLs) it records those endpoints.
+
+It stops after ``--seconds``, on Ctrl-C or on SIGTERM (a clean stop: the last flush and
+an ``end`` record), and prints what the live books saw (gaps, resyncs), which a replay
+of the capture must show again. Killed with ``kill -9``, it loses at most the last
+``--flush-interval``; every segment still reads back.
+
+Exit codes: 0 recorded; 1 nothing was recorded (no frame) or the capture could not be
+written; 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from feeds.capture import Recorder
+from feeds.manager import BookManager
+from feeds.rest import MarketClient
+
+HELP = "record live books (the simulator with faults, by default) to a capture"
+DESCRIPTION = __doc__.split("\n\n", 1)[1].rsplit("\n\nExit codes", 1)[0]
+DEFAULT_SPOT = "btc_usdt,eth_usdt"
+DEFAULT_FUTURES = "btc_usdt"
+
+
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return number
+
+
+def _symbols(value: str) -> list[str]:
+    symbols = [s.strip() for s in value.split(",") if s.strip()]
+    for s in symbols:
+        if not s.replace("_", "").isalnum() or s != s.lower():
+            raise argparse.ArgumentTypeError(f"not a WEX symbol (lowercase, like btc_usdt): {s!r}")
+    return symbols
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``wexbook record``."""
+    p.add_argument("--out", type=Path, default=Path("capture"), help="capture directory")
+    p.add_argument(
+        "--seconds", type=_positive, default=None, help="stop after this long (default: Ctrl-C)"
+    )
+    p.add_argument(
+        "--spot",
+        type=_symbols,
+        default=_symbols(DEFAULT_SPOT),
+        metavar="SYMS",
+        help=f"spot symbols, comma-separated (default: {DEFAULT_SPOT})",
+    )
+    p.add_argument(
+        "--futures",
+        type=_symbols,
+        default=_symbols(DEFAULT_FUTURES),
+        metavar="SYMS",
+        help=f"futures symbols (default: {DEFAULT_FUTURES})",
+    )
+    sim = p.add_argument_group("the embedded simulator (when no URL is given)")
+    sim.add_argument("--no-faults", action="store_true", help="a clean simulator")
+    sim.add_argument("--seed", type=int, default=7, help="seed of the order flow and faults")
+    sim.add_argument("--speed", type=_positive, default=1.0, help="simulator speed factor")
+    real = p.add_argument_group("real endpoints")
+    real.add_argument("--spot-url", help="spot public websocket URL")
+    real.add_argument("--futures-url", help="futures market websocket URL")
+    real.add_argument("--spot-rest", help="spot REST base URL")
+    real.add_argument("--futures-rest", help="futures REST base URL")
+    cap = p.add_argument_group("capture")
+    cap.add_argument(
+        "--flush-interval",
+        type=_positive,
+        default=1.0,
+        help="seconds between flushes: the most a kill -9 loses (default: 1)",
+    )
+    cap.add_argument(
+        "--checkpoint-interval",
+        type=_positive,
+        default=1.0,
+        help="seconds between book checkpoints (default: 1)",
+    )
+    cap.add_argument(
+        "--segment-mb",
+        type=_positive,
+        default=256.0,
+        help="rotate after this many compressed MiB (default: 256)",
+    )
+    cap.add_argument(
+        "--segment-seconds",
+        type=_positive,
+        default=3600.0,
+        help="rotate after this many seconds (default: 3600; always at UTC midnight)",
+    )
+    cap.add_argument(
+        "--level",
+        type=int,
+        default=3,
+        choices=range(1, 20),
+        metavar="1-19",
+        help="zstandard level (default: 3)",
+    )
+
+
+async def record(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]:
+    """Record as ``args`` say; returns the manager's and recorder's stats."""
+    real = any((args.spot_url, args.futures_url))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    async with contextlib.AsyncExitStack() as stack:
+        spot = args.spot if (not real or args.spot_url) else []
+        futures = args.futures if (not real or args.futures_url) else []
+        script = None
+        if real:
+            market = MarketClient(
+                args.spot_rest if args.spot_url else None,
+                args.futures_rest if args.futures_url else None,
+            )
+            urls = {"spot_ws_url": args.spot_url or "", "futures_ws_url": args.futures_url or ""}
+            where = "real endpoints"
+        else:
+            from feeds.apps.demo import arm_faults, fault_script
+            from feeds.sim import Simulator
+
+            sim = Simulator(
+                spot_symbols=spot, futures_symbols=futures, seed=args.seed, speed=args.speed
+            )
+            await stack.enter_async_context(sim)
+            if not args.no_faults:
+                arm_faults(sim, spot, futures)
+            market = MarketClient(sim.spot_http_url, sim.futures_http_url)
+            urls = {"spot_ws_url": sim.spot_ws_url, "futures_ws_url": sim.futures_ws_url}
+            where = f"the simulator on loopback, faults {'off' if args.no_faults else 'on'}"
+        await stack.enter_async_context(market)
+        manager = BookManager(
+            market=market, stale_intervals=20, connection_options={"backoff_base": 0.2}, **urls
+        )
+        await stack.enter_async_context(manager)
+        recorder = Recorder(
+            args.out,
+            flush_interval=args.flush_interval,
+            checkpoint_interval=args.checkpoint_interval,
+            max_segment_bytes=int(args.segment_mb * 2**20),
+            max_segment_seconds=args.segment_seconds,
+            level=args.level,
+        )
+        recorder.attach(manager)
+        try:
+            print(
+                f"recording {where} to {args.out}/ (run {recorder.run}); "
+                f"{'Ctrl-C to stop' if args.seconds is None else f'{args.seconds:g} s'}",
+                file=out,
+                flush=True,
+            )
+            if spot:
+                await manager.add_many("spot", spot)
+            if futures:
+                await manager.add_many("futures", futures)
+            if not real and not args.no_faults:
+                seconds = args.seconds or 60.0
+                script = asyncio.create_task(fault_script(sim, manager, spot, futures, seconds))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), args.seconds)
+        finally:
+            if script is not None:
+                script.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await script
+            await loop.run_in_executor(None, recorder.close)
+        return {
+            "manager": manager.stats(),
+            "recorder": dict(recorder.stats),
+            "segments": [str(p) for p in recorder.segments],
+        }
+
+
+def run(args: argparse.Namespace) -> int:
+    """The ``wexbook record`` command."""
+    if (args.spot_url and not args.spot_rest) or (args.futures_url and not args.futures_rest):
+        print(
+            "wexbook record: error: a websocket URL needs its REST URL too "
+            "(--spot-rest / --futures-rest)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"wexbook record: error: cannot create {args.out}: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        stats = asyncio.run(record(args))
+    except KeyboardInterrupt:
+        return 130
+    rec = stats["recorder"]
+    print(
+        f"recorded {rec['frames']} frames, {rec['checkpoints']} checkpoints, "
+        f"{rec['bytes_out'] / 1e6:.2f} MB in {rec['segments']} segment(s) "
+        f"({rec['bytes_out'] / max(rec['bytes_in'], 1):.1%} of the frames' bytes)"
+    )
+    for name, book in stats["manager"]["books"].items():
+        print(
+            f"  {name}: {book['state']} at {book['update_id']} (generation "
+            f"{book['generation']}), gaps {book.get('gap', 0)}, resyncs "
+            f"{max(0, book.get('snapshot-accepted', 0) - 1)}, applied {book.get('applied', 0)}"
+        )
+    if rec["write_errors"]:
+        print(f"capture write errors: {rec['write_errors']}", file=sys.stderr)
+        return 1
+    return 0 if rec["frames"] else 1
