@@ -162,9 +162,17 @@ def run(args: argparse.Namespace) -> int:
     print(report.summary())
     if args.audit:
         print(_audit_text(report))
+    missing = _missing(args.book, report.books)
+    if missing:
+        return _fail(f"no book {missing} in the capture", 2)
     if not report.frames and not report.books:
         return _fail("nothing to replay in the capture", 1)
     return 0 if report.ok else 1
+
+
+def _missing(wanted: list[str] | None, found: Any) -> str | None:
+    have = {f"{v}:{s}" for v, s in found}
+    return next((b for b in wanted or () if b not in have), None)
 
 
 def _audit_text(report: Any) -> str:
@@ -183,6 +191,9 @@ def _research(args: argparse.Namespace, runs: Any, options: dict[str, Any]) -> i
     print(report.summary())
     if args.audit:
         print(_audit_text(report))
+    missing = _missing(args.book, samples)
+    if missing:
+        return _fail(f"no book {missing} in the capture", 2)
     if not samples:
         return _fail("no book in the capture to sample", 1)
     try:

@@ -76,10 +76,6 @@ FrameParser = Callable[[bytes, Venue], DepthUpdate]
 DIALECTS: dict[str, FrameParser] = {}
 
 
-def _wex_parser(data: bytes, venue: Venue) -> DepthUpdate:
-    return parse_depth_update(data, venue)
-
-
 @dataclass(frozen=True, slots=True)
 class Mismatch:
     """Where the replayed engine and the recording disagree."""
@@ -507,7 +503,19 @@ class Replayer:
                     book.report.events += 1
                     if sample is not None and emit and wall >= book.next_sample:
                         yield from self._samples(book, wall)
-                    book.sync.on_update(event)
+                    sync = book.sync
+                    if sync.state is _LIVE:
+                        # A LIVE book takes one decision per event, and returns it: the
+                        # observer is left out of the call (the engine's fast path) and
+                        # told afterwards of anything but an applied event.
+                        observer = sync.observer
+                        sync.observer = None
+                        decision = sync.on_update(event)
+                        sync.observer = observer
+                        if decision is not _APPLIED and observer is not None:
+                            observer(decision, sync, event)
+                    else:
+                        sync.on_update(event)
                     if emit and sample is None:
                         if windowed and not self._in_window(wall, event, start_ns, start_x):
                             continue
@@ -584,7 +592,7 @@ class Replayer:
         venue = Venue(info["v"])
         dialect = info.get("dialect") or "wex"
         if dialect == "wex":
-            return venue, _wex_parser, FeedProtocol(venue)
+            return venue, parse_depth_update, FeedProtocol(venue)
         try:
             return venue, DIALECTS[dialect], None
         except KeyError:

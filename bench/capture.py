@@ -1,0 +1,437 @@
+"""Capture and replay figures, each measured side by side in one run.
+
+    python -m bench.capture                 # all four
+    python -m bench.capture overhead        # CPU of the live path, recording vs not
+    python -m bench.capture replay          # replay frames/s vs the bare engine, same frames
+    python -m bench.capture size            # capture bytes per million frames vs raw JSON
+    python -m bench.capture kill            # data lost to kill -9 of `wexbook record`
+
+- **overhead**: the simulator runs in its own process (its CPU is not counted); one
+  BookManager keeps 4 spot + 4 futures books; rounds alternate without and with a
+  Recorder attached (a fresh one each round), and each round's process CPU (all threads:
+  the writer thread is counted) is divided by the frames received in it.
+- **replay**: a generated spot stream (``bench.streams``; ``--frames``) is written as a
+  capture; interleaved rounds time ``replay(verify=True)`` of the capture (reading,
+  decompressing, parsing, sequencing, applying) against the bare engine loop
+  (``parse_depth_update`` + ``BookSync.on_update`` over the same frames in memory).
+- **size**: compressed capture bytes over the frames' raw JSON bytes, for the generated
+  stream, a simulator recording, and the real Binance samples in ``../shared/realdata``
+  when present; and the bytes per million frames.
+- **kill**: ``wexbook record`` in a subprocess, ``kill -9`` after a random time, then
+  the kill time minus the receive time of the last record that reads back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from bench.runners import loop_engine, setup_engine
+from bench.streams import bench_stream
+from feeds.capture import Recorder, SegmentReader, open_capture, replay
+from feeds.capture.format import SUFFIX
+from feeds.capture.writer import SegmentWriter
+from feeds.manager import BookManager
+from feeds.rest import MarketClient
+
+REALDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "realdata"
+
+
+# -- overhead --------------------------------------------------------------------------
+
+
+def _start_sim(speed: float, names: list[str], seconds: float) -> tuple[subprocess.Popen, dict]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "feeds.apps.cli",
+            "sim",
+            "--speed",
+            str(speed),
+            "--spot",
+            *names,
+            "--futures",
+            *names,
+            "--seconds",
+            str(seconds),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    urls: dict[str, str] = {}
+    assert proc.stdout is not None
+    while len(urls) < 4:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError("simulator exited early")
+        key, _, url = line.rpartition(" ")
+        if url.strip().startswith(("ws://", "http://")):
+            urls[key.strip()] = url.strip()
+    return proc, urls
+
+
+async def _overhead(speed: float, symbols: int, rounds: int, seconds: float) -> dict:
+    names = [f"s{n}_usdt" for n in range(symbols)]
+    proc, urls = _start_sim(speed, names, rounds * 2 * seconds + 60)
+    tmp = Path(tempfile.mkdtemp(prefix="wexbook-bench-"))
+    try:
+        market = MarketClient(urls["spot REST"], urls["futures REST"])
+        manager = BookManager(
+            spot_ws_url=urls["spot websocket"],
+            futures_ws_url=urls["futures websocket"],
+            market=market,
+            max_concurrent_snapshots=8,
+        )
+        results: dict[str, list[float]] = {"off": [], "on": []}
+        fps: list[float] = []
+        captured = 0
+        async with market, manager:
+            await manager.add_many("spot", names)
+            await manager.add_many("futures", names)
+            while not all(b.sync.is_live for b in manager.books.values()):
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)
+            for n in range(rounds * 2):
+                mode = "off" if n % 2 == 0 else "on"
+                recorder = None
+                if mode == "on":
+                    recorder = Recorder(tmp / f"r{n}").attach(manager)
+                events0 = sum(b.depth_events for b in manager.books.values())
+                cpu0, wall0 = time.process_time(), time.perf_counter()
+                await asyncio.sleep(seconds)
+                if recorder is not None:
+                    recorder.close()  # the last flush is part of the round's cost
+                    captured += recorder.stats["frames"]
+                cpu1, wall1 = time.process_time(), time.perf_counter()
+                events = sum(b.depth_events for b in manager.books.values()) - events0
+                results[mode].append((cpu1 - cpu0) / max(events, 1) * 1e6)
+                fps.append(events / (wall1 - wall0))
+        off, on = statistics.median(results["off"]), statistics.median(results["on"])
+        return {
+            "cpu_us_per_frame_off": off,
+            "cpu_us_per_frame_on": on,
+            "ratio": on / off,
+            "frames_per_s": statistics.median(fps),
+            "rounds": rounds,
+            "captured_frames": captured,
+        }
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- replay speed and size ------------------------------------------------------------
+
+
+def _write_stream_capture(path: Path, frames: list[bytes], snapshot: bytes) -> SegmentWriter:
+    header = {"run": "bench", "segment": 0, "conns": [{"c": 0, "v": "spot", "url": None}]}
+    t0, m0 = time.time_ns(), time.monotonic_ns()
+    result = orjson.loads(snapshot)
+    with SegmentWriter(path, {**header, "t": t0, "m": m0}) as w:
+        w.record(
+            {
+                "k": "book",
+                "start": False,
+                "v": "spot",
+                "s": "btc_usdt",
+                "state": "syncing",
+                "update_id": None,
+                "generation": 0,
+                "counts": {},
+                "buffer": [],
+                "snapshot_wanted": True,
+                "config": {},
+            },
+            t0,
+            m0,
+        )
+        w.record(
+            {
+                "k": "snap",
+                "v": "spot",
+                "s": "btc_usdt",
+                "snapshot": {
+                    "symbol": "btc_usdt",
+                    "last_id": result["lastUpdateId"],
+                    "bids": result["bids"],
+                    "asks": result["asks"],
+                    "timestamp": None,
+                    "depth": 500,
+                },
+            },
+            t0,
+            m0,
+        )
+        w.record(
+            {
+                "k": "d",
+                "v": "spot",
+                "s": "btc_usdt",
+                "d": "snapshot-accepted",
+                "state": "live",
+                "update_id": result["lastUpdateId"],
+                "generation": 1,
+                "hash": None,
+            },
+            t0,
+            m0,
+        )
+        for i, frame in enumerate(frames):
+            step = 1_000_000 + (i * 7919) % 200_000  # about 1 ms apart, jittered
+            w.frame(0, frame, t0 + i * step, m0 + i * step)
+    return w
+
+
+def _replay_speed(frames_n: int, rounds: int) -> dict:
+    stream = bench_stream(frames_n)
+    tmp = Path(tempfile.mkdtemp(prefix="wexbook-bench-"))
+    try:
+        path = tmp / f"bench-00000{SUFFIX}"
+        writer = _write_stream_capture(path, stream.frames, stream.snapshot)
+        bare, rep = [], []
+        for _ in range(rounds):
+            sync = setup_engine(stream.snapshot)
+            t = time.perf_counter()
+            loop_engine(sync, stream.frames)
+            bare.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            report = replay(path, verify=True)
+            rep.append(time.perf_counter() - t)
+            assert report.ok and report.books["spot", "btc_usdt"].counts["applied"] == len(
+                stream.frames
+            ), report.summary()
+        b, r = min(bare), min(rep)
+        n = len(stream.frames)
+        raw = sum(len(f) for f in stream.frames)
+        return {
+            "frames": n,
+            "bare_frames_per_s": n / b,
+            "replay_frames_per_s": n / r,
+            "ratio": b / r,
+            "capture_bytes": writer.bytes_out,
+            "raw_bytes": raw,
+        }
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _size_of_capture(path: Path) -> tuple[int, int, int]:
+    """(frames, raw frame bytes, compressed bytes) of a capture."""
+    frames = raw = size = 0
+    for run in open_capture(path):
+        for seg in run.segments:
+            size += seg.stat().st_size
+            for kind, *_rest, payload in SegmentReader(seg):
+                if kind in ("F", "B"):
+                    frames += 1
+                    raw += len(payload)
+    return frames, raw, size
+
+
+def _sizes(frames_n: int, replay_result: dict | None) -> list[dict]:
+    rows = []
+    if replay_result is None:
+        replay_result = _replay_speed(frames_n, 1)
+    r = replay_result
+    rows.append(
+        {
+            "what": f"generated spot stream ({r['frames']} frames)",
+            "frames": r["frames"],
+            "raw": r["raw_bytes"],
+            "capture": r["capture_bytes"],
+        }
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="wexbook-bench-"))
+    try:
+        code = subprocess.call(
+            [
+                sys.executable,
+                "-m",
+                "feeds.apps.cli",
+                "record",
+                "--out",
+                str(tmp / "sim"),
+                "--seconds",
+                "15",
+                "--speed",
+                "4",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        if code == 0:
+            f, raw, size = _size_of_capture(tmp / "sim")
+            rows.append(
+                {
+                    "what": "wexbook record, simulator with faults (15 s, x4)",
+                    "frames": f,
+                    "raw": raw,
+                    "capture": size,
+                }
+            )
+        if REALDATA.is_dir():
+            from feeds.capture.importers import import_cryptofeed, import_hftbacktest
+
+            spot = REALDATA / "hftbacktest-binance-spot-btcusdt"
+            if spot.is_dir():
+                import_hftbacktest(sorted(spot.glob("*.gz")), tmp / "hft")
+                f, raw, size = _size_of_capture(tmp / "hft")
+                gz = sum(p.stat().st_size for p in spot.glob("*.gz"))
+                rows.append(
+                    {
+                        "what": f"real Binance spot BTCUSDT (hftbacktest; gzip {gz / raw:.1%})",
+                        "frames": f,
+                        "raw": raw,
+                        "capture": size,
+                    }
+                )
+            fut = REALDATA / "cryptofeed-binance-usdm-4sym"
+            if fut.is_dir():
+                import_cryptofeed(fut, tmp / "cf")
+                f, raw, size = _size_of_capture(tmp / "cf")
+                rows.append(
+                    {
+                        "what": "real Binance USD-M 4 symbols (cryptofeed)",
+                        "frames": f,
+                        "raw": raw,
+                        "capture": size,
+                    }
+                )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
+# -- kill -9 ---------------------------------------------------------------------------------
+
+
+def _kill(trials: int, flush: float) -> list[float]:
+    losses = []
+    rng = random.Random(1)
+    for _ in range(trials):
+        tmp = Path(tempfile.mkdtemp(prefix="wexbook-bench-"))
+        try:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "feeds.apps.cli",
+                    "record",
+                    "--out",
+                    str(tmp),
+                    "--seconds",
+                    "60",
+                    "--speed",
+                    "3",
+                    "--flush-interval",
+                    str(flush),
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert proc.stdout is not None
+            proc.stdout.readline()  # "recording ..."
+            time.sleep(3.0 + rng.random() * 3.0)
+            killed = time.time_ns()
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            last = 0
+            for run in open_capture(tmp):
+                for seg in run.segments:
+                    for _kind, wall, *_ in SegmentReader(seg):
+                        last = max(last, wall)
+            losses.append((killed - last) / 1e9)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return losses
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "what",
+        nargs="*",
+        help="overhead, replay, size, kill (default: all four)",
+    )
+    p.add_argument("--frames", type=int, default=200_000)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--speed", type=float, default=40.0, help="simulator speed (overhead)")
+    p.add_argument("--seconds", type=float, default=4.0, help="seconds per overhead round")
+    p.add_argument("--label", default=" (compiled engine)", help=argparse.SUPPRESS)
+    p.add_argument("--trials", type=int, default=5, help="kill -9 trials")
+    args = p.parse_args(argv)
+    args.what = args.what or ["overhead", "replay", "size", "kill"]
+    unknown = set(args.what) - {"overhead", "replay", "size", "kill"}
+    if unknown:
+        p.error(f"unknown measurement: {', '.join(sorted(unknown))}")
+    replay_result = None
+    if "overhead" in args.what:
+        r = asyncio.run(_overhead(args.speed, 4, args.rounds, args.seconds))
+        print(
+            f"capture overhead: {r['frames_per_s']:,.0f} frames/s, live path CPU "
+            f"{r['cpu_us_per_frame_off']:.1f} us/frame without recording, "
+            f"{r['cpu_us_per_frame_on']:.1f} with: ratio {r['ratio']:.3f} "
+            f"(median of {r['rounds']} interleaved rounds each)",
+            flush=True,
+        )
+    if "replay" in args.what:
+        replay_result = r = _replay_speed(args.frames, args.rounds)
+        print(
+            f"replay: {r['replay_frames_per_s']:,.0f} frames/s (verify on) vs bare engine "
+            f"{r['bare_frames_per_s']:,.0f} frames/s on the same {r['frames']:,} frames: "
+            f"ratio {r['ratio']:.3f} (best of {args.rounds}){args.label}",
+            flush=True,
+        )
+    if "replay" in args.what and os.environ.get("WEXBOOK_PURE", "") in ("", "0"):
+        # The same with the pure-Python engine (the reference the live path falls back to).
+        env = {**os.environ, "WEXBOOK_PURE": "1"}
+        subprocess.call(
+            [
+                sys.executable,
+                "-m",
+                "bench.capture",
+                "replay",
+                "--frames",
+                str(args.frames),
+                "--rounds",
+                str(args.rounds),
+                "--label",
+                " (pure-Python engine)",
+            ],
+            env=env,
+        )
+    if "size" in args.what:
+        for row in _sizes(args.frames, replay_result):
+            per_m = row["capture"] / row["frames"] * 1e6 / 2**20
+            print(
+                f"size: {row['what']}: {row['capture'] / row['raw']:.1%} of the raw JSON, "
+                f"{per_m:,.1f} MiB per million frames "
+                f"(raw {row['raw'] / row['frames'] * 1e6 / 2**20:,.1f} MiB)",
+                flush=True,
+            )
+    if "kill" in args.what:
+        losses = _kill(args.trials, 1.0)
+        print(
+            f"kill -9: lost the last {statistics.median(losses):.2f} s (median), "
+            f"{max(losses):.2f} s (max) of {len(losses)} kills, flush interval 1 s; "
+            f"every segment read back",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
