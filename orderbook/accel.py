@@ -20,6 +20,7 @@ runs the core tests on both paths with it).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,7 +51,11 @@ try:
 except ImportError as exc:  # no compiler at install time, or a pure install
     _speedups = None
     #: Why the accelerator is not available (``None`` when it is).
-    UNAVAILABLE: str | None = f"not built ({exc})"
+    UNAVAILABLE: str | None = (
+        "not built in this install (no C compiler, or WEXBOOK_NO_EXTENSION was set)"
+        if importlib.util.find_spec(f"{__package__}._speedups") is None
+        else f"not loadable ({exc})"
+    )
 else:
     UNAVAILABLE = None
     if _speedups.FAST_QTY != book._FAST_QTY:  # pragma: no cover - a stale build
