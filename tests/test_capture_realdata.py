@@ -84,7 +84,8 @@ def test_spot_session_replays_with_no_gap_and_the_exchanges_bbo(spot_capture: Pa
     assert book.counts["dropped-old"] == 2 and book.counts["applied"] == 1 + 6492
     assert book.gaps == 0 and book.resyncs == 0 and book.state == "live"
     assert book.checkpoints == book.checkpoints_matched > 600
-    # After each of the 6,492 events applied once LIVE, 6,490 agree with the latest bookTicker not above the book's id.
+    # After each of the 6,492 events applied once LIVE, 6,490 agree with the latest
+    # bookTicker not above the book's id.
     assert bbo_agreement(spot_capture) == {"btcusdt": (6492, 6492, 6490)}
 
 

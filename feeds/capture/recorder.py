@@ -83,7 +83,7 @@ class Recorder:
         checkpoint_interval: float = 1.0,
         max_segment_bytes: int = 256 * 2**20,
         max_segment_seconds: float = 3600.0,
-        level: int = 3,
+        level: int = 1,
         hash_levels: int = HASH_LEVELS,
         fsync: bool = False,
         prefix: str = "",

@@ -207,13 +207,14 @@ def plot_book(
     gaps: list[GapRow],
     path: str | os.PathLike[str],
     *,
-    depth_bps: float = 20.0,
+    depth_bps: float | None = None,
     bins: int = 40,
 ) -> None:
     """Draw one book: mid and spread, depth around the mid as a heatmap, not-live spans.
 
     Needs ``wexbook[plot]`` (matplotlib). The heatmap shows the resting quantity per
-    price bin within ``depth_bps`` basis points of the mid.
+    price bin within ``depth_bps`` basis points of the mid (default: the span of the
+    sampled levels).
     """
     matplotlib = _need("matplotlib", "plot")
     matplotlib.use("Agg")
@@ -226,7 +227,20 @@ def plot_book(
     ax_mid.plot(t, mid, lw=0.8, color="black", label="mid")
     ax_mid.set_ylabel("mid")
     ax_mid.set_title(f"{samples.venue}:{samples.symbol}: {len(t)} samples")
+    ax_mid.ticklabel_format(axis="y", useOffset=False, style="plain")
     # Depth heatmap: quantity per relative price bin.
+    if depth_bps is None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel_all = np.concatenate(
+                [
+                    np.abs(side[:, :, 0] - mid[:, None]) / mid[:, None] * 1e4
+                    for side in (samples.bids, samples.asks)
+                ],
+                axis=1,
+            )
+        finite = rel_all[np.isfinite(rel_all)]
+        depth_bps = float(np.percentile(finite, 99)) * 1.05 if finite.size else 20.0
+        depth_bps = depth_bps or 1.0
     edges = np.linspace(-depth_bps, depth_bps, bins + 1)
     heat = np.zeros((bins, len(t)))
     with np.errstate(invalid="ignore", divide="ignore"):
