@@ -121,10 +121,11 @@ async def test_one_dropped_frame_is_one_gap_one_resync_one_snapshot() -> None:
 
             spot = {"venue": "spot", "symbol": "btc_usdt"}
             futures = {"venue": "futures", "symbol": "eth_usdt"}
-            assert moved("wexbook_book_gaps_total", **spot, rule="fi") == 1
-            assert moved("wexbook_book_gaps_total", **futures, rule="pu") == 1
-            assert moved("wexbook_book_gaps_total", **futures, rule="fu") == 1
+            assert moved("wexbook_book_chain_breaks_total", **spot, rule="fi") == 1
+            assert moved("wexbook_book_chain_breaks_total", **futures, rule="pu") == 1
+            assert moved("wexbook_book_chain_breaks_total", **futures, rule="fu") == 1
             for key in (spot, futures):
+                assert moved("wexbook_book_gaps_total", **key) == 1
                 assert moved("wexbook_book_resyncs_total", **key, cause="gap") == 1
                 for cause in ("crossed", "malformed", "overflow", "stale", "reconnect"):
                     assert moved("wexbook_book_resyncs_total", **key, cause=cause) == 0
@@ -135,7 +136,8 @@ async def test_one_dropped_frame_is_one_gap_one_resync_one_snapshot() -> None:
                 assert value(after, "wexbook_book_heal_seconds_count", venue=key["venue"]) == 1
             # The untouched book moved none of them.
             quiet = {"venue": "spot", "symbol": "eth_usdt"}
-            assert moved("wexbook_book_gaps_total", **quiet, rule="fi") == 0
+            assert moved("wexbook_book_gaps_total", **quiet) == 0
+            assert moved("wexbook_book_chain_breaks_total", **quiet, rule="fi") == 0
             assert moved("wexbook_book_generation", **quiet) == 0
             # Each snapshot is one REST request, timed; every book went live once.
             requests = sum(
@@ -284,3 +286,39 @@ async def test_a_port_in_use_is_one_clear_error() -> None:
                 with pytest.raises(MetricsPortInUse, match=rf"127.0.0.1:{port}: in use"):
                     serve(manager, port=port)
             assert isinstance(manager.monitor, BookWatch)  # the watch stays attached
+
+
+async def test_rest_client_requests_are_counted_by_operation_and_outcome() -> None:
+    from feeds.rest.client import AsyncWexClient
+    from feeds.rest.errors import ApiError
+    from feeds.sim import DEMO_API_KEY, DEMO_SECRET
+
+    async with Simulator(auto=False) as sim:
+        market, manager = new_manager(sim)
+        collector = register(manager)
+        async with AsyncWexClient(
+            DEMO_API_KEY, DEMO_SECRET, spot_url=sim.spot_http_url, futures_url=sim.futures_http_url
+        ) as client:
+            collector.watch.watch_client(client)
+            placed = await client.spot.submit_order(
+                symbol="btc_usdt", side="BUY", type="MARKET", timeInForce="IOC",
+                bizType="SPOT", quoteQty="100",
+            )  # fmt: skip
+            await client.spot.get_order(orderId=placed["orderId"])
+            with pytest.raises(ApiError):
+                await client.spot.get_order(orderId="1")  # no such order
+        await market.aclose()
+    samples = parse(generate_latest(collector.registry).decode())
+    requests = {
+        (dict(labels)["operation"], dict(labels)["outcome"]): v
+        for (name, labels), v in samples.items()
+        if name == "wexbook_rest_requests_total" and ("client", "wex") in labels
+    }
+    assert requests[("spot.submit_order", "ok")] == 1
+    assert requests[("spot.get_order", "ok")] == 1
+    assert sum(n for (op, outcome), n in requests.items() if op == "spot.get_order") == 2
+    assert client.stats["requests"] == sum(requests.values())
+    count = value(samples, "wexbook_rest_request_duration_seconds_count", client="wex",
+                  venue="spot", operation="spot.get_order")  # fmt: skip
+    assert count == 2
+    assert value(samples, "wexbook_rest_retries_total", client="wex") == 0

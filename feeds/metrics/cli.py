@@ -3,7 +3,7 @@
 A command calls :func:`add_arguments` on its parser and wraps its run in
 :func:`monitoring` once its :class:`~feeds.manager.BookManager` exists::
 
-    with monitoring(args, manager, "wexbook watch"):
+    async with market, manager, monitoring(args, manager, "wexbook watch"):
         ...
 
 ``--metrics-port`` serves the metrics (``http://HOST:PORT/metrics``; ``0``: any free
@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from feeds.apps.args import UsageError, port
 
-from .logs import FORMATS, book_logs
+from .logs import FORMATS, JsonFormatter, book_logs
 from .server import DEFAULT_HOST, MetricsPortInUse, MetricsServer, serve
 from .watch import BookWatch
 
@@ -51,31 +50,51 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-@dataclass(slots=True)
-class Monitoring:
-    """What :func:`monitoring` set up: the watch, and the server if one was asked for."""
+class monitoring:  # used like a function: ``with monitoring(...)``
+    """The watch, the log lines and (with ``--metrics-port``) the endpoint, for the run.
 
-    watch: BookWatch
-    server: MetricsServer | None
+    A context manager, plain or async (``async with market, manager, monitoring(...)``).
+    On entry: a :class:`BookWatch` on ``manager``, the state-change lines on stderr in
+    ``--log-format``, and the endpoint (a port that cannot be bound raises
+    :class:`~feeds.apps.args.UsageError`). ``watch`` and ``server`` say what it set up.
+    """
 
+    def __init__(self, args: argparse.Namespace, manager: Any, prog: str) -> None:
+        self.args = args
+        self.manager = manager
+        self.prog = prog
+        self.watch: BookWatch | None = None
+        self.server: MetricsServer | None = None
+        self._stack = contextlib.ExitStack()
 
-@contextlib.contextmanager
-def monitoring(args: argparse.Namespace, manager: Any, prog: str) -> Iterator[Monitoring]:
-    """The watch, the log lines and (with ``--metrics-port``) the endpoint, for the run."""
-    watch = BookWatch.attach(manager)
-    server = None
-    with book_logs(getattr(args, "log_format", "text")):
+    def __enter__(self) -> monitoring:
+        args = self.args
+        self.watch = BookWatch.attach(self.manager)
+        self._stack.enter_context(book_logs(getattr(args, "log_format", "text")))
         if getattr(args, "metrics_port", None) is not None:
             host = getattr(args, "metrics_host", DEFAULT_HOST)
             try:
-                server = serve(manager, host=host, port=args.metrics_port)
+                self.server = serve(self.manager, host=host, port=args.metrics_port)
             except MetricsPortInUse as exc:
+                self._stack.close()
                 raise UsageError(f"argument --metrics-port: {exc.strerror}") from None
             except OSError as exc:  # a host name that does not resolve...
+                self._stack.close()
                 raise UsageError(f"argument --metrics-host: {host!r}: {exc}") from None
-            print(f"{prog}: metrics on {server.url}", file=sys.stderr, flush=True)
-        try:
-            yield Monitoring(watch, server)
-        finally:
-            if server is not None:
-                server.close()
+            self._stack.callback(self.server.close)
+            print(f"{self.prog}: metrics on {self.server.url}", file=sys.stderr, flush=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    async def __aenter__(self) -> monitoring:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.__exit__(*exc)
+
+
+def log_formatter(args: argparse.Namespace) -> logging.Formatter | None:
+    """The formatter of the commands' other log lines: JSON with ``--log-format json``."""
+    return JsonFormatter() if getattr(args, "log_format", "text") == "json" else None

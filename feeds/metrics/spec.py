@@ -246,10 +246,17 @@ METRICS: tuple[MetricSpec, ...] = (
         "BookSync.generation", lambda s, b: b.sync.generation,
     ),
     MetricSpec(
-        "wexbook_book_gaps_total", "counter", "", "book", (*BOOK, "rule"),
-        "Events that broke a continuity rule: spot fi (fi == previous i + 1), futures pu "
-        "(pu == previous u) and fu (fu == previous u + 1), each counted whichever rule is "
-        "enforced.",
+        "wexbook_book_gaps_total", "counter", "", "book", BOOK,
+        "Sequence gaps: events that did not follow the book or the snapshot by the venue's "
+        "rules (each takes a LIVE book out of LIVE, or restarts a resync).",
+        "BookSync.counts[gap]", _book_counts(Decision.GAP),
+    ),
+    MetricSpec(
+        "wexbook_book_chain_breaks_total", "counter", "", "book", (*BOOK, "rule"),
+        "Events that broke a continuity rule between two events, by rule: spot fi "
+        "(fi == previous i + 1), futures pu (pu == previous u) and fu (fu == previous u + "
+        "1), each counted whichever rule is enforced (fu breaks alone are normal on "
+        "throttled futures streams).",
         "the sequencer's fi_violations / pu_violations / fu_violations", _gaps_by_rule,
     ),
     MetricSpec(

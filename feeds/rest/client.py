@@ -160,6 +160,10 @@ class _Core:
         self.sync_time = sync_time
         self.time_synced = False
         self.stats = {"requests": 0, "retries": 0, "errors": 0, "time_syncs": 0}
+        #: Optional ``observer(venue, operation, error or None, seconds)`` of every attempt
+        #: (``operation``: the table's key, or ``raw`` for a raw request), e.g.
+        #: :meth:`feeds.metrics.BookWatch.watch_client`'s.
+        self.observer: Any = None
         self.auth: dict[str, httpx.Auth] = {}
         if self.credentials is not None:
             options: dict[str, Any] = {
@@ -173,6 +177,14 @@ class _Core:
 
     def __repr__(self) -> str:
         return f"<{self.credentials!r}, {self.urls['spot']}, {self.urls['futures']}>"
+
+    def observe(
+        self, namespace: str, op: Operation | None, call: PreparedCall, error: Any, started: float
+    ) -> None:
+        """Report one attempt to the observer, if any."""
+        if self.observer is not None:
+            operation = op.key if op is not None else "raw"
+            self.observer(NAMESPACES[namespace], operation, error, time.monotonic() - started)
 
     def auth_for(self, namespace: str, op: Operation | None, signed: bool | None) -> Any:
         needs = op.signed if signed is None and op is not None else bool(signed)
@@ -546,9 +558,13 @@ class WexClient(_ClientMixin):
         attempt, resynced = 0, False
         while True:
             buckets = self._wait_for_limits(namespace, op)
+            started = time.monotonic()
             try:
-                return self._send_once(namespace, op, call, auth)
+                result = self._send_once(namespace, op, call, auth)
+                core.observe(namespace, op, call, None, started)
+                return result
             except (ApiError, TransportError) as exc:
+                core.observe(namespace, op, call, exc, started)
                 step = core.after_failure(call, auth is not None, exc, attempt, resynced)
             finally:
                 self._release(buckets)
@@ -700,9 +716,13 @@ class AsyncWexClient(_ClientMixin):
         attempt, resynced = 0, False
         while True:
             buckets = await self._wait_for_limits(namespace, op)
+            started = time.monotonic()
             try:
-                return await self._send_once(namespace, op, call, auth)
+                result = await self._send_once(namespace, op, call, auth)
+                core.observe(namespace, op, call, None, started)
+                return result
             except (ApiError, TransportError) as exc:
+                core.observe(namespace, op, call, exc, started)
                 step = core.after_failure(call, auth is not None, exc, attempt, resynced)
             finally:
                 self._release(buckets)
