@@ -99,15 +99,18 @@ class _CurrentStderr:
 
 
 @contextlib.contextmanager
-def log_to_stderr(level: int = logging.WARNING) -> Iterator[RepeatFilter]:
+def log_to_stderr(
+    level: int = logging.WARNING, formatter: logging.Formatter | None = None
+) -> Iterator[RepeatFilter]:
     """Log lines of ``level`` and above on stderr for the duration, repeats held back.
 
     The handler sits on the root logger, so the library's loggers (``wexbook.*``,
     ``feeds.*``) and its dependencies' are all covered, each distinct line once.
+    ``formatter`` replaces the default ``LEVEL message`` (``--log-format json``).
     """
     root = logging.getLogger()
     handler = logging.StreamHandler(_CurrentStderr())  # type: ignore[arg-type]
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.setFormatter(formatter or logging.Formatter("%(levelname)s %(message)s"))
     repeats = RepeatFilter()
     handler.addFilter(repeats)
     handler.setLevel(level)

@@ -13,6 +13,10 @@ Layout: every column when the terminal is wide enough; otherwise the least neede
 columns go first (update id, spread, seconds quiet, messages/s, resyncs) and the
 reasons move under the table, at most two lines each, so that at 80 columns
 prices are never cut and the table's rows never wrap.
+
+Per-book alerts (:class:`feeds.metrics.alerts.BookAlerts`: not live for long, a resync
+storm, integrity mismatches) are listed under the table, one line per book, whatever
+the width.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from feeds.manager import BookManager
+from feeds.metrics.alerts import BookAlerts
 from orderbook import Decision, SyncState
 
 
@@ -45,6 +50,7 @@ class BookRow:
     msgs_per_s: float
     quiet_s: float | None
     reason: str | None  #: why the book is not LIVE (None when it is)
+    alerts: tuple[str, ...] = ()  #: per-book alerts (not live for long, resync storm...)
 
 
 class RateMeter:
@@ -56,6 +62,8 @@ class RateMeter:
         self._rate: dict[tuple[str, str], float] = {}
         #: per (counter, venue, symbol), the failure count when the book was last seen LIVE
         self._failures_when_live: dict[tuple[str, ...], int] = {}
+        #: per-book alerts, which remember resync counts between refreshes
+        self.alerts = BookAlerts()
 
     def rate(self, key: tuple[str, str], now: float, count: int) -> float:
         """Messages per second over the last ``window`` seconds (0 until one has passed)."""
@@ -128,6 +136,7 @@ def book_rows(manager: BookManager, now: float, meter: RateMeter) -> list[BookRo
                 msgs_per_s=meter.rate(key, now, book.depth_events),
                 quiet_s=(now - book.last_depth) if book.last_depth is not None else None,
                 reason=reason,
+                alerts=meter.alerts.check(book, now),
             )
         rows.append(row)
     return rows
@@ -184,8 +193,10 @@ def render(rows: list[BookRow], title: str = "wexbook", width: int | None = None
     probe = Console(width=10_000)
     names = list(_COLUMNS)
     table = _table(rows, title, names, reasons=True)
+    alerts = [_note(f"! {r.venue} {r.symbol}: {'; '.join(r.alerts)}", width, "bold red")
+              for r in rows if r.alerts]  # fmt: skip
     if _width(probe, table) <= width:
-        return table
+        return Group(table, *alerts) if alerts else table
     table = _table(rows, title, names, reasons=False)
     for drop in _OPTIONAL:
         if _width(probe, table) <= width:
@@ -193,13 +204,15 @@ def render(rows: list[BookRow], title: str = "wexbook", width: int | None = None
         names.remove(drop)
         table = _table(rows, title, names, reasons=False)
     notes = [_note(f"{r.venue} {r.symbol}: {r.reason}", width) for r in rows if r.reason]
+    notes += alerts
     return Group(table, *notes) if notes else table
 
 
-def _note(text: str, width: int) -> Text:
-    """A reason under the table: at most two lines."""
+def _note(text: str, width: int, style: str = "") -> Text:
+    """A reason (or an alert) under the table: at most two lines."""
     room = 2 * width - 1
-    return Text(text if len(text) <= room else text[: room - 1] + "…", overflow="fold")
+    text = text if len(text) <= room else text[: room - 1] + "…"
+    return Text(text, style=style, overflow="fold")
 
 
 def _fmt(value: Decimal | None) -> str:

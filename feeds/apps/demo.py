@@ -38,6 +38,7 @@ from feeds.apps.console import StopOnCtrlC, after_live, aligned, log_to_stderr, 
 from feeds.apps.dashboard import RateMeter, book_rows, render
 from feeds.apps.sim import fault_lines
 from feeds.manager import BookEvent, BookManager
+from feeds.metrics import cli as metrics_cli
 from feeds.rest import MarketClient
 from feeds.sim import Simulator
 from feeds.topics import Push
@@ -146,11 +147,13 @@ async def run_demo(
     faults: bool = True,
     console: Console | None = None,
     futures_interval: str = "100ms",
+    options: argparse.Namespace | None = None,
 ) -> dict[str, Any]:
     """Run the demo; returns the summary (also used by the tests).
 
     Ctrl-C (in the main thread) ends the run early: the summary is still taken,
-    with ``interrupted`` true.
+    with ``interrupted`` true. ``options``: the command's ``--metrics-port``,
+    ``--metrics-host`` and ``--log-format`` (:mod:`feeds.metrics.cli`).
     """
     console = console or Console()
     with StopOnCtrlC() as stop:
@@ -175,7 +178,9 @@ async def run_demo(
             )
             referee = Referee(sim, manager)
             manager.on_event(referee)
-            async with market, manager:
+            options = options or argparse.Namespace()
+            monitored = metrics_cli.monitoring(options, manager, "wexbook demo")
+            async with market, manager, monitored:
                 await manager.add_many("spot", spot)
                 await manager.add_many("futures", futures)
                 script = None
@@ -284,7 +289,9 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
 def check(args: argparse.Namespace) -> None:
     """Options that only mean something together: refused with a usage error."""
     if args.offline:
-        wrong = [f for f, v in (("--seconds", args.seconds), ("--speed", args.speed)) if v]
+        live_only = (("--seconds", args.seconds), ("--speed", args.speed),
+                     ("--metrics-port", args.metrics_port is not None))  # fmt: skip
+        wrong = [f for f, v in live_only if v]
         if wrong:
             raise UsageError(
                 f"{' and '.join(wrong)} {_verb(wrong)} to the live demo, not --offline"
@@ -311,7 +318,7 @@ def run(args: argparse.Namespace) -> int:
 
         return run_offline(args)
     console = Console()
-    with log_to_stderr():
+    with log_to_stderr(formatter=metrics_cli.log_formatter(args)):
         summary = asyncio.run(
             run_demo(
                 args.seconds or DEFAULT_SECONDS,
@@ -321,6 +328,7 @@ def run(args: argparse.Namespace) -> int:
                 speed=args.speed or 1.0,
                 faults=not args.no_faults,
                 console=console,
+                options=args,
             )
         )
     after_live(console)
@@ -410,3 +418,4 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"compare with the truth every N frames, >= 1 (default: {DEFAULT_COMPARE_EVERY})",
     )
+    metrics_cli.add_arguments(p)

@@ -10,10 +10,13 @@ table shows, per book: state, best bid/ask, spread, update id, gaps, resyncs,
 messages/s, seconds since the last depth_update, and why a book is not LIVE
 (the connection's or the snapshot's error, word for word). Each distinct log line
 is printed once. On exit (``--seconds`` elapsed or Ctrl-C) the counters are
-printed as JSON, with readable keys.
+printed as JSON, with readable keys. ``--metrics-port`` serves Prometheus metrics
+meanwhile, and every book state change is one log line (``--log-format json``:
+JSON), see :mod:`feeds.metrics.cli`.
 
-Exit codes: 0 every book went LIVE; 1 a book never went LIVE or was refused (one
-line each on stderr says why); 2 bad usage; 130 after Ctrl-C when all went LIVE.
+Exit codes: 0 every book went LIVE and was LIVE at the end; 1 a book never went
+LIVE, was refused, or ended not LIVE (one line each on stderr says which and why);
+2 bad usage; 130 after Ctrl-C when all went LIVE.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from feeds.apps.args import UsageError, http_url, positive_float, wex_symbol, ws
 from feeds.apps.console import StopOnCtrlC, after_live, log_to_stderr
 from feeds.apps.dashboard import BookRow, RateMeter, book_rows, render
 from feeds.manager import BookManager
+from feeds.metrics import cli as metrics_cli
 from feeds.protocol import FUTURES_MARKET_URL, SPOT_PUBLIC_URL
 from feeds.rest import FUTURES_URL, SPOT_URL, MarketClient
 from orderbook import Decision, SyncState
@@ -108,7 +112,7 @@ def report(manager: BookManager, rows: list[BookRow], repeats: int) -> dict[str,
 
 
 def problems(manager: BookManager, rows: list[BookRow]) -> list[str]:
-    """Books that never went LIVE or were refused, one sentence each."""
+    """Books that never went LIVE, were refused or ended not LIVE, one sentence each."""
     why = {(r.venue, r.symbol): r.reason for r in rows}
     found = []
     for book in manager.books.values():
@@ -118,6 +122,8 @@ def problems(manager: BookManager, rows: list[BookRow]) -> list[str]:
             found.append(f"{name} was refused: {reason}")
         elif book.first_live is None:
             found.append(f"{name} never went live: {reason}")
+        elif not book.sync.is_live:
+            found.append(f"{name} ended not live ({book.sync.state.value}): {reason}")
     return found
 
 
@@ -133,8 +139,9 @@ async def _main(
         chain_rule=args.chain_rule,
         futures_interval=args.futures_interval,
     )
-    with StopOnCtrlC() as stop, log_to_stderr() as repeats:
-        async with market, manager:
+    formatter = metrics_cli.log_formatter(args)
+    with StopOnCtrlC() as stop, log_to_stderr(formatter=formatter) as repeats:
+        async with market, manager, metrics_cli.monitoring(args, manager, "wexbook watch"):
             rows = await watch(manager, spot, futures, args.seconds, console, stop=stop)
             found = problems(manager, rows)
             result = report(manager, rows, repeats.repeats)
@@ -196,8 +203,8 @@ Keep live books from WEX's production endpoints (or a running `wexbook sim`:
 --sim, or any compatible ones: the four URL options) and show them in a table
 until --seconds pass or Ctrl-C, then print the counters as JSON.
 
-exit codes: 0 every book went live; 1 a book never went live or was refused;
-2 bad usage; 130 Ctrl-C (after the counters)."""
+exit codes: 0 every book went live and was live at the end; 1 a book never went
+live, was refused or ended not live; 2 bad usage; 130 Ctrl-C (after the counters)."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -252,3 +259,4 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=["100ms", "250ms", "500ms", "1000ms"],
         help="futures depth_update push interval",
     )
+    metrics_cli.add_arguments(p)
