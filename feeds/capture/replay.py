@@ -441,7 +441,7 @@ class Replayer:
         report = self.report
         books: dict[Key, _Book] = {}
         self._books = books
-        conns: dict[int, tuple[Venue, FrameParser, Any]] = {}
+        conns: dict[int, tuple[Venue, FrameParser, Any, str]] = {}
         wanted = self.symbols
         start_ns, stop_ns = self.start_ns, self.stop_ns
         start_x, stop_x = self.start_exchange_ms, self.stop_exchange_ms
@@ -485,7 +485,7 @@ class Replayer:
                         )
                     last_frame[conn] = wall  # type: ignore[index]
                     try:
-                        venue, parse, proto = conns[conn]  # type: ignore[index]
+                        venue, parse, proto, vname = conns[conn]  # type: ignore[index]
                     except KeyError:
                         continue
                     try:
@@ -494,10 +494,10 @@ class Replayer:
                         if proto is not None:
                             proto.receive(payload, 0.0)  # counted as the live protocol would
                         if emit and other_frames:
-                            yield ReplayItem(wall, venue.value, None, payload, None)
+                            yield ReplayItem(wall, vname, None, payload, None)
                         continue
                     report.depth_events += 1
-                    book = books.get((venue.value, event.symbol))
+                    book = books.get((vname, event.symbol))
                     if book is None:
                         continue
                     book.report.events += 1
@@ -521,7 +521,7 @@ class Replayer:
                             continue
                         if stop_x is not None and (event.event_time or 0) > stop_x:
                             return
-                        yield ReplayItem(wall, venue.value, event.symbol, event, book.sync)
+                        yield ReplayItem(wall, vname, event.symbol, event, book.sync)
                     continue
                 self._record_no = record_no
                 if report.start_ns is None:
@@ -586,20 +586,20 @@ class Replayer:
         )
         book.down_since = None
 
-    def _conn(self, info: dict[str, Any]) -> tuple[Venue, FrameParser, Any]:
+    def _conn(self, info: dict[str, Any]) -> tuple[Venue, FrameParser, Any, str]:
         from feeds.protocol import FeedProtocol
 
         venue = Venue(info["v"])
         dialect = info.get("dialect") or "wex"
         if dialect == "wex":
-            return venue, parse_depth_update, FeedProtocol(venue)
+            return venue, parse_depth_update, FeedProtocol(venue), venue.value
         try:
-            return venue, DIALECTS[dialect], None
+            return venue, DIALECTS[dialect], None, venue.value
         except KeyError:
             if dialect.startswith("binance"):
                 from . import importers  # noqa: F401  (registers the Binance dialects)
 
-                return venue, DIALECTS[dialect], None
+                return venue, DIALECTS[dialect], None, venue.value
             raise CaptureError(f"unknown frame dialect {dialect!r} in capture") from None
 
     def _on_conn(
