@@ -103,6 +103,20 @@ def test_a_damaged_segment_replays_what_it_can_and_says_where(tmp_path: Path) ->
         "record", "--out", str(out), "--seconds", "2", "--speed", "3", "--flush-interval", "0.3"
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    # The live summary and the replay agree book by book (state, update id, gaps, resyncs).
+    full = _run("replay", str(out), "--verify")
+    assert full.returncode == 0, full.stdout
+    live = {
+        line.split(":")[0].strip() + ":" + line.split(":")[1]: line
+        for line in done.stdout.splitlines()
+        if line.startswith("  ")
+    }
+    assert len(live) == 3
+    for book, line in live.items():
+        state_id = line.split(": ", 1)[1].split(" (")[0]  # "live at 1000123"
+        gaps = line.split("gaps ")[1].split(",")[0]
+        replayed = next(x for x in full.stdout.splitlines() if x.startswith(f"  {book}:"))
+        assert f"final {state_id}" in replayed and f"gaps {gaps}," in replayed, (line, replayed)
     (seg,) = out.glob(f"*{SUFFIX}")
     data = seg.read_bytes()
     seg.write_bytes(data[: len(data) - 40])

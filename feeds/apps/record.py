@@ -187,9 +187,12 @@ async def record(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, A
                 script.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await script
-            await loop.run_in_executor(None, recorder.close)
+            # Closed on the loop, and the books read at once: the summary is the books as
+            # of the capture's last checkpoint, which a replay of it must show again.
+            recorder.close()
+            live = manager.stats()
         return {
-            "manager": manager.stats(),
+            "manager": live,
             "recorder": dict(recorder.stats),
             "segments": [str(p) for p in recorder.segments],
         }
