@@ -142,3 +142,24 @@ async def test_watch_fails_a_book_that_ended_not_live_and_the_view_alerts() -> N
         assert max(len(line) for line in text.splitlines()) <= 80
     finally:
         await manager.close()
+
+
+def test_a_threaded_manager_is_served_from_plain_code() -> None:
+    from feeds.metrics import serve
+    from feeds.sim.background import simulator_thread
+    from feeds.threaded import ThreadedBookManager
+
+    with simulator_thread(speed=5) as sim:
+        with ThreadedBookManager(
+            spot_ws_url=sim.spot_ws_url,
+            spot_rest_url=sim.spot_http_url,
+            futures_ws_url=sim.futures_ws_url,
+            futures_rest_url=sim.futures_http_url,
+        ) as manager:
+            btc = manager.add("spot", "btc_usdt")
+            assert btc.wait_live(timeout=10)
+            with serve(manager.manager, port=0) as server:
+                samples = scrape(server.port)
+    assert samples[key("wexbook_book_state", state="live")] == 1
+    assert samples[key("wexbook_book_events_applied_total")] >= 0
+    assert samples["wexbook_connection_up", (("venue", "spot"),)] == 1

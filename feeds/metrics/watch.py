@@ -274,12 +274,15 @@ class BookWatch:
         """Catch state changes made without a decision the watch saw (called at scrape time)."""
         if self.manager is None:
             return
-        now = self.clock()
         for book in list(self.manager.books.values()):
-            sync = book.sync
-            times = self.books.get((sync.venue, sync.symbol)) or self._times(sync, now)
-            if sync.state is not times.state:
-                self._change(sync, times, sync.state, None, now)
+            # The manager changes a book's state and reports the decision under its lock:
+            # holding it, a change not yet reported cannot be taken for an unseen one.
+            with book.lock:
+                sync = book.sync
+                now = self.clock()
+                times = self.books.get((sync.venue, sync.symbol)) or self._times(sync, now)
+                if sync.state is not times.state:
+                    self._change(sync, times, sync.state, None, now)
 
     def on_pong(self, conn: Any) -> None:
         """A pong arrived on ``conn``: its round trip since the latest ping."""
