@@ -229,9 +229,9 @@ def _replay_speed(frames_n: int, rounds: int) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _size_of_capture(path: Path) -> tuple[int, int, int]:
-    """(frames, raw frame bytes, compressed bytes) of a capture."""
-    frames = raw = size = 0
+def _size_of_capture(path: Path) -> tuple[int, int, int, int]:
+    """(frames, raw frame bytes, raw frame and REST snapshot bytes, compressed bytes)."""
+    frames = raw = rest = size = 0
     for run in open_capture(path):
         for seg in run.segments:
             size += seg.stat().st_size
@@ -239,7 +239,9 @@ def _size_of_capture(path: Path) -> tuple[int, int, int]:
                 if kind in ("F", "B"):
                     frames += 1
                     raw += len(payload)
-    return frames, raw, size
+                elif kind == "snap" and "snapshot" in payload:
+                    rest += len(orjson.dumps(payload["snapshot"]))
+    return frames, raw, raw + rest, size
 
 
 def _sizes(frames_n: int, replay_result: dict | None) -> list[dict]:
@@ -273,13 +275,14 @@ def _sizes(frames_n: int, replay_result: dict | None) -> list[dict]:
             stdout=subprocess.DEVNULL,
         )
         if code == 0:
-            f, raw, size = _size_of_capture(tmp / "sim")
+            f, raw, with_rest, size = _size_of_capture(tmp / "sim")
             rows.append(
                 {
                     "what": "wexbook record, simulator with faults (15 s, x4)",
                     "frames": f,
                     "raw": raw,
                     "capture": size,
+                    "with_rest": with_rest,
                 }
             )
         if REALDATA.is_dir():
@@ -288,7 +291,7 @@ def _sizes(frames_n: int, replay_result: dict | None) -> list[dict]:
             spot = REALDATA / "hftbacktest-binance-spot-btcusdt"
             if spot.is_dir():
                 import_hftbacktest(sorted(spot.glob("*.gz")), tmp / "hft")
-                f, raw, size = _size_of_capture(tmp / "hft")
+                f, raw, with_rest, size = _size_of_capture(tmp / "hft")
                 gz = sum(p.stat().st_size for p in spot.glob("*.gz"))
                 rows.append(
                     {
@@ -296,18 +299,20 @@ def _sizes(frames_n: int, replay_result: dict | None) -> list[dict]:
                         "frames": f,
                         "raw": raw,
                         "capture": size,
+                        "with_rest": with_rest,
                     }
                 )
             fut = REALDATA / "cryptofeed-binance-usdm-4sym"
             if fut.is_dir():
                 import_cryptofeed(fut, tmp / "cf")
-                f, raw, size = _size_of_capture(tmp / "cf")
+                f, raw, with_rest, size = _size_of_capture(tmp / "cf")
                 rows.append(
                     {
                         "what": "real Binance USD-M 4 symbols (cryptofeed)",
                         "frames": f,
                         "raw": raw,
                         "capture": size,
+                        "with_rest": with_rest,
                     }
                 )
     finally:
@@ -419,7 +424,12 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"size: {row['what']}: {row['capture'] / row['raw']:.1%} of the raw JSON, "
                 f"{per_m:,.1f} MiB per million frames "
-                f"(raw {row['raw'] / row['frames'] * 1e6 / 2**20:,.1f} MiB)",
+                f"(raw {row['raw'] / row['frames'] * 1e6 / 2**20:,.1f} MiB)"
+                + (
+                    f"; {row['capture'] / row['with_rest']:.1%} of frames and REST snapshots"
+                    if row.get("with_rest", row["raw"]) > row["raw"]
+                    else ""
+                ),
                 flush=True,
             )
     if "kill" in args.what:
