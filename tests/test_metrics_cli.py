@@ -105,6 +105,9 @@ def test_bad_monitoring_options_are_refused(capsys) -> None:
         (["demo", "--offline", "--metrics-port", "0"], "--metrics-port applies to the live demo"),
         (["watch", "--spot", "btc_usdt", "--metrics-port", "70000"], "argument --metrics-port"),
         (["watch", "--spot", "btc_usdt", "--log-format", "xml"], "argument --log-format"),
+        (["watch", "--spot", "btc_usdt", "--seconds", "1", "--sim", "ws://127.0.0.1:9",
+          "http://127.0.0.1:9", "--metrics-port", "0", "--metrics-host", "192.0.2.1"],
+         "argument --metrics-host: cannot serve metrics on 192.0.2.1:0: "),  # not this machine's
     ):
         try:
             code = main(argv)

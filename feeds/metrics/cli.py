@@ -80,7 +80,7 @@ class monitoring:  # used like a function: ``with monitoring(...)``
                 raise UsageError(f"argument --metrics-port: {exc.strerror}") from None
             except OSError as exc:  # a host name that does not resolve...
                 self._stack.close()
-                raise UsageError(f"argument --metrics-host: {host!r}: {exc}") from None
+                raise UsageError(f"argument --metrics-host: {exc.strerror or exc}") from None
             self._stack.callback(self.server.close)
             print(f"{self.prog}: metrics on {self.server.url}", file=sys.stderr, flush=True)
         return self

@@ -26,7 +26,11 @@ DEFAULT_PORT = 9108
 
 
 class MetricsPortInUse(OSError):
-    """The metrics port could not be bound (in use, or not allowed)."""
+    """The metrics port could not be bound (in use, or not allowed).
+
+    Any other failure to serve (a host that does not resolve or is not this machine's)
+    is a plain :class:`OSError` with a readable ``strerror``.
+    """
 
 
 class MetricsServer:
@@ -40,10 +44,14 @@ class MetricsServer:
         try:
             self._server, self._thread = start_http_server(port, addr=host, registry=registry)
         except OSError as exc:
-            why = "in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
-            raise MetricsPortInUse(
-                exc.errno, f"cannot serve metrics on {host}:{port}: {why}"
-            ) from None
+            why = exc.strerror or str(exc)
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                why = "in use" if exc.errno == errno.EADDRINUSE else why
+                raise MetricsPortInUse(
+                    exc.errno, f"cannot serve metrics on {host}:{port}: {why}"
+                ) from None
+            # the host: a name that does not resolve, an address not of this machine...
+            raise OSError(exc.errno, f"cannot serve metrics on {host}:{port}: {why}") from None
         self.host = host
         self.port: int = self._server.server_port
         self._closed = False
