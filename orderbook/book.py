@@ -85,8 +85,8 @@ def _snapshot_number(text: object, exact: Callable[[object], Number]) -> Number 
 
     A plain spelling (digits, at most one ``.``) of at most 15 digits (15
     characters, or 16 with the point) lies far inside the ranges and has at most
-    15 significant digits, so ``float(text)`` is its exact key at once; anything else goes to ``exact``
-    (:func:`~orderbook.prices.parse_price` or
+    15 significant digits, so ``float(text)`` is its exact key at once; anything
+    else goes to ``exact`` (:func:`~orderbook.prices.parse_price` or
     :func:`~orderbook.prices.parse_quantity`), which applies the whole rule and
     raises for every spelling it refuses.
     """
