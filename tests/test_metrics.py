@@ -322,3 +322,23 @@ async def test_rest_client_requests_are_counted_by_operation_and_outcome() -> No
                   venue="spot", operation="spot.get_order")  # fmt: skip
     assert count == 2
     assert value(samples, "wexbook_rest_retries_total", client="wex") == 0
+
+
+async def test_every_pong_is_one_round_trip_and_the_connection_is_heard() -> None:
+    async with Simulator(auto=False) as sim:
+        market = MarketClient(sim.spot_http_url, sim.futures_http_url)
+        manager = BookManager(
+            spot_ws_url=sim.spot_ws_url, market=market, connection_options={"ping_interval": 0.05}
+        )
+        async with market, manager:
+            collector = register(manager)
+            await start(sim, manager, [("spot", "btc_usdt")])
+            proto = manager.connections["spot"].protocol
+            await wait_for(lambda: proto.counts["pongs"] >= 3)
+            pongs = proto.counts["pongs"]
+            samples = parse(generate_latest(collector.registry).decode())
+    assert value(samples, "wexbook_connection_ping_rtt_seconds_count", venue="spot") == pongs
+    assert value(samples, "wexbook_connection_ping_rtt_seconds_sum", venue="spot") < pongs * 1.0
+    assert value(samples, "wexbook_connection_frames_received_total", venue="spot",
+                 kind="pongs") == pongs  # fmt: skip
+    assert value(samples, "wexbook_connection_last_frame_age_seconds", venue="spot") < 1.0

@@ -125,3 +125,16 @@ def test_rules_and_dashboard_ship_with_the_package() -> None:
     text = (ROOT / "pyproject.toml").read_text()
     assert re.search(r'"feeds\.metrics" = \[[^\]]*"alerts\.yml"[^\]]*"dashboard\.json"', text)
     assert "prometheus-client" in text.split("[project.optional-dependencies]")[0]
+
+
+def test_the_dashboard_is_laid_out_on_grafanas_grid() -> None:
+    doc = json.loads(resource_path("dashboard.json").read_text())
+    assert doc["uid"] and doc["title"] and doc["schemaVersion"] >= 30
+    variables = {v["name"] for v in doc["templating"]["list"]}
+    assert variables == {"datasource", "venue", "symbol"}
+    ids = [p["id"] for p in doc["panels"]]
+    assert len(ids) == len(set(ids))
+    for p in doc["panels"]:
+        grid = p["gridPos"]
+        assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24 and grid["h"] > 0, p["title"]
+        assert p["datasource"]["uid"] == "${datasource}" and p["targets"], p["title"]

@@ -365,6 +365,11 @@ METRICS: tuple[MetricSpec, ...] = (
         "Connection.connected", lambda s, c: int(c.connected.is_set()),
     ),
     MetricSpec(
+        "wexbook_connection_last_frame_age_seconds", "gauge", "seconds", "connection", VENUE,
+        "Seconds since the connection last received anything (a push, a pong, an ack).",
+        "FeedProtocol.last_heard", lambda s, c: max(0.0, s.now - c.protocol.last_heard),
+    ),
+    MetricSpec(
         "wexbook_connection_connects_total", "counter", "", "connection", VENUE,
         "Successful websocket connects (the first one included).",
         "Connection.connects", lambda s, c: c.connects,
