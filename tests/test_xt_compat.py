@@ -130,3 +130,13 @@ async def test_parameters_optional_by_their_description() -> None:
         bills = await c.futures.get_balance_bills()
         history = await c.futures.get_order_history()
     assert isinstance(bills["items"], list) and isinstance(history["items"], list)
+
+
+def test_the_startup_text_for_xt_clients_never_prints_the_secret() -> None:
+    from feeds.apps.sim import xt_clients_text
+
+    for compat in (False, True):
+        sim = Simulator(xt_headers=True, xt_compat=compat)
+        text = xt_clients_text(sim)
+        assert DEMO_API_KEY in text and "ccxt.xt(" in text
+        assert DEMO_SECRET not in text

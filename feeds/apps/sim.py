@@ -46,7 +46,7 @@ from feeds.apps.args import (
 )
 from feeds.apps.console import StopOnCtrlC
 from feeds.sim.faultset import FAULT_NAMES, Faults
-from feeds.sim.simulator import DEFAULT_SYMBOLS, DEMO_API_KEY, DEMO_SECRET, Simulator
+from feeds.sim.simulator import DEFAULT_SYMBOLS, DEMO_API_KEY, Simulator
 
 
 def _flag(text: str) -> bool:
@@ -300,7 +300,8 @@ def xt_clients_text(sim: Simulator) -> str:
         )
     ready = "" if sim.xt_compat else "  (ccxt's load_markets also needs --xt-compat)"
     return f"""XT clients        xt-validate-* headers accepted{ready}
-  ccxt       ex = ccxt.xt({{"apiKey": "{DEMO_API_KEY}", "secret": "{DEMO_SECRET}"}})
+  ccxt       from feeds.sim import DEMO_SECRET  # the secret is never printed
+             ex = ccxt.xt({{"apiKey": "{DEMO_API_KEY}", "secret": DEMO_SECRET}})
              ex.urls["api"] = dict.fromkeys(["spot", "linear", "inverse", "user"], "{http}")
   ccxt.pro   ex = ccxt.pro.xt({{...the same keys...}}); ex.urls["api"] = {{the same REST URLs,
              "ws": {{"spot": "{ws}", "contract": "{ws}/ws"}}}}
