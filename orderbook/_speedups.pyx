@@ -1195,3 +1195,32 @@ def on_frame(self, raw):
 def event_of(sync, raw):
     """The parsed event of a frame (for the rare decision that reports it)."""
     return parse_depth_update(raw, sync.venue)
+
+
+def frame_symbol(raw, bint spot):
+    """The symbol of a plain ``depth_update`` push (what :func:`on_frame` reads), else None.
+
+    For an owner routing raw frames to books: ``None`` means "not a plain frame", and the
+    caller takes its general path (which parses, and reports what is wrong, if anything).
+    """
+    cdef Scan sc
+    cdef const unsigned char* data
+    cdef Py_ssize_t size
+    if PyBytes_CheckExact(raw):
+        data = <const unsigned char*> PyBytes_AS_STRING(raw)
+        size = PyBytes_GET_SIZE(raw)
+    elif PyUnicode_CheckExact(raw) and PyUnicode_IS_ASCII(raw):
+        data = <const unsigned char*> PyUnicode_DATA(raw)
+        size = PyUnicode_GET_LENGTH(raw)
+    else:
+        return None
+    memset(&sc, 0, sizeof(Scan))
+    sc.s = data
+    sc.n = size
+    try:
+        if not _frame(&sc, spot) or sc.symbol.end == sc.symbol.start:
+            return None
+        return PyUnicode_DecodeASCII(<const char*> sc.s + sc.symbol.start,
+                                     sc.symbol.end - sc.symbol.start, NULL)
+    finally:
+        free(sc.levels)

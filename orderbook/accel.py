@@ -120,6 +120,7 @@ def use(compiled: bool) -> None:
         book._snapshot_side_impl = _speedups.snapshot_side
         parse._compiled_parse = _speedups.parse_depth_update
         parse._compiled_levels_ok = _speedups.levels_ok
+        parse._compiled_frame_symbol = _speedups.frame_symbol
         for name in REFERENCE_READS:
             setattr(OrderBook, name, getattr(_speedups, name))
     else:
@@ -131,6 +132,7 @@ def use(compiled: bool) -> None:
         BookSync.on_frame = REFERENCE_ON_FRAME  # type: ignore[method-assign]
         book._snapshot_side_impl = book._snapshot_side
         parse._compiled_levels_ok = None
+        parse._compiled_frame_symbol = None
 
 
 def active() -> str:

@@ -100,6 +100,9 @@ _DATA_PARSERS = {Venue.SPOT: spot_depth_update, Venue.FUTURES: futures_depth_upd
 #: The compiled twin of :func:`reference_parse_depth_update` (``None``: pure Python).
 #: Set by :mod:`orderbook.accel`.
 _compiled_parse: Callable[[str | bytes, Venue | str], DepthUpdate] | None = None
+#: ``frame_symbol(raw, spot)``: the symbol of a plain push as the compiled ``on_frame`` reads
+#: it, else ``None``; ``None`` itself on the pure path. For owners routing raw frames.
+_compiled_frame_symbol: Callable[[str | bytes, bool], str | None] | None = None
 #: The compiled check of snapshot levels' shape (True: all well-formed), or ``None``.
 _compiled_levels_ok: Callable[[list], bool] | None = None
 

@@ -251,3 +251,20 @@ def test_plain_chained_frames_take_the_raw_bytes_path_with_the_same_result() -> 
         reference, compiled = on_both(play, venue, "pu", steps, True)
         assert compiled == reference
         assert _speedups.frame_stats()[0] - before >= 55, venue
+
+
+def test_frame_symbol_reads_plain_pushes_only() -> None:
+    from orderbook import parse
+
+    with accel.path(True):
+        symbol_of = parse._compiled_frame_symbol
+        assert symbol_of is not None
+        plain = {"topic": "depth_update", "data": {"s": "eth_usdt", "fi": 1, "i": 2, "a": [],
+                                                   "b": [["1", "2"]]}}  # fmt: skip
+        assert symbol_of(orjson.dumps(plain), True) == "eth_usdt"
+        assert symbol_of(json.dumps(plain, indent=1), True) == "eth_usdt"
+        assert symbol_of(orjson.dumps(plain), False) is None  # no pu/fu/u: not a futures push
+        assert symbol_of(b'{"topic":"depth_update"}', True) is None
+        assert symbol_of(orjson.dumps(plain)[:-1], True) is None
+    with accel.path(False):
+        assert parse._compiled_frame_symbol is None

@@ -49,6 +49,7 @@ from orderbook import (
     parse_depth_update,
     sequencer_for,
 )
+from orderbook import parse as orderbook_parse
 
 from .format import ACTIONS, HASH_LEVELS, PER_EVENT, book_hash, counts_of, event_from_record
 from .reader import CaptureError, Problem, Run, SegmentReader, open_capture
@@ -454,6 +455,9 @@ class Replayer:
         self._now = 0
 
         sample = self.sample_ns
+        # Raw frames to LIVE books through the compiled on_frame, when nothing is emitted
+        # per event (a verifying or counting run); see the frame loop below.
+        fast_symbol = None if emit else orderbook_parse._compiled_frame_symbol
         #: True when the previous segment was not read to its end: the books restart
         #: from the next segment's starting states instead of being checked against them.
         self._rebase = False
@@ -488,6 +492,27 @@ class Replayer:
                         venue, parse, proto, vname = conns[conn]  # type: ignore[index]
                     except KeyError:
                         continue
+                    if fast_symbol is not None and parse is parse_depth_update:
+                        # The compiled engine's raw-bytes path: a plain push to a LIVE book
+                        # goes straight to on_frame (the same decision as parse + on_update).
+                        symbol = fast_symbol(payload, venue is Venue.SPOT)
+                        book = None if symbol is None else books.get((vname, symbol))
+                        if book is not None and book.sync.state is _LIVE:
+                            sync = book.sync
+                            observer = sync.observer
+                            sync.observer = None
+                            try:
+                                decision = sync.on_frame(payload)
+                            except MalformedEvent:
+                                decision = None  # ids that do not hold: the general path says so
+                            finally:
+                                sync.observer = observer
+                            if decision is not None:
+                                report.depth_events += 1
+                                book.report.events += 1
+                                if decision is not _APPLIED and observer is not None:
+                                    observer(decision, sync, parse(payload, venue))
+                                continue
                     try:
                         event = parse(payload, venue)
                     except MalformedEvent:
