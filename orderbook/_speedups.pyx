@@ -194,6 +194,20 @@ cdef class _BookState:
         self.slow_key = book.codec.slow_key
 
 
+cdef inline int _unpack(object level, PyObject** price, PyObject** qty) except -1:
+    """A level's price and quantity (borrowed), for a two-item list or tuple; otherwise the
+    reference's :class:`InvalidLevel` naming the level (``orderbook.book._bad_level``)."""
+    if PyList_CheckExact(level) and PyList_GET_SIZE(level) == 2:
+        price[0] = PyList_GET_ITEM(level, 0)
+        qty[0] = PyList_GET_ITEM(level, 1)
+    elif PyTuple_CheckExact(level) and PyTuple_GET_SIZE(level) == 2:
+        price[0] = PyTuple_GET_ITEM(level, 0)
+        qty[0] = PyTuple_GET_ITEM(level, 1)
+    else:
+        raise bad_level([level], TypeError())
+    return 0
+
+
 cdef int _apply_side(_Side st, object levels, dict cache, object slow_key) except -1:
     """Compiled ``orderbook.book._apply_side`` (see there)."""
     side = st.side
@@ -203,6 +217,8 @@ cdef int _apply_side(_Side st, object levels, dict cache, object slow_key) excep
     cdef Py_ssize_t n_levels, i, at, size
     cdef int kind
     cdef PyObject* found
+    cdef PyObject* p
+    cdef PyObject* q
     if not PyList_CheckExact(levels):
         levels = list(levels)
     n_levels = PyList_GET_SIZE(levels)
@@ -217,18 +233,9 @@ cdef int _apply_side(_Side st, object levels, dict cache, object slow_key) excep
     try:
         for i in range(n_levels):
             level = <object> PyList_GET_ITEM(levels, i)
-            if PyList_CheckExact(level):
-                if PyList_GET_SIZE(level) != 2:
-                    raise bad_level([level], ValueError())
-                price = <object> PyList_GET_ITEM(level, 0)
-                qty = <object> PyList_GET_ITEM(level, 1)
-            elif PyTuple_CheckExact(level):
-                if PyTuple_GET_SIZE(level) != 2:
-                    raise bad_level([level], ValueError())
-                price = <object> PyTuple_GET_ITEM(level, 0)
-                qty = <object> PyTuple_GET_ITEM(level, 1)
-            else:
-                raise bad_level([level], TypeError())
+            _unpack(level, &p, &q)
+            price = <object> p
+            qty = <object> q
             try:
                 found = PyDict_GetItemWithError(cache, price)
             except TypeError:
@@ -481,19 +488,12 @@ def snapshot_side(levels):
     """Compiled ``orderbook.book._snapshot_side``."""
     cdef dict items = {}
     cdef bint zero
+    cdef PyObject* p
+    cdef PyObject* q
     for level in levels:
-        if PyList_CheckExact(level):
-            if PyList_GET_SIZE(level) != 2:
-                raise bad_level([level], TypeError())
-            price = <object> PyList_GET_ITEM(level, 0)
-            qty = <object> PyList_GET_ITEM(level, 1)
-        elif PyTuple_CheckExact(level):
-            if PyTuple_GET_SIZE(level) != 2:
-                raise bad_level([level], TypeError())
-            price = <object> PyTuple_GET_ITEM(level, 0)
-            qty = <object> PyTuple_GET_ITEM(level, 1)
-        else:
-            raise bad_level([level], TypeError())
+        _unpack(level, &p, &q)
+        price = <object> p
+        qty = <object> q
         key = _snapshot_number(price, parse_price, &zero)
         if zero:
             parse_price(price)  # a zero price: raises
