@@ -1,4 +1,7 @@
-"""Builds the optional compiled accelerator (orderbook/_speedups.pyx).
+"""Builds the optional compiled accelerator.
+
+Two extensions: ``orderbook/_speedups.pyx`` (the hot path of the core) and
+``feeds/capture/_speedups.pyx`` (the replay's frame loop, which cimports the first).
 
 Everything else is declared in pyproject.toml. Where Cython or a C compiler is
 missing, the build goes on without the extension and wexbook runs on its
@@ -40,7 +43,7 @@ def extensions() -> list:
         return []
     try:
         return cythonize(
-            ["orderbook/_speedups.pyx"],
+            ["orderbook/_speedups.pyx", "feeds/capture/_speedups.pyx"],
             compiler_directives={"language_level": "3"},
             quiet=True,
         )

@@ -13,7 +13,9 @@
 - **replay**: a generated spot stream (``bench.streams``; ``--frames``) is written as a
   capture; interleaved rounds time ``replay(verify=True)`` of the capture (reading,
   decompressing, parsing, sequencing, applying) against the bare engine loop
-  (``parse_depth_update`` + ``BookSync.on_update`` over the same frames in memory).
+  (``BookSync.on_frame`` over the same frames in memory): by wall time with the
+  read-ahead thread (decompression on a second core), by CPU time of all threads, and by
+  wall time without the thread (``prefetch=False``).
 - **size**: compressed capture bytes over the frames' raw JSON bytes, for the generated
   stream, a simulator recording, and the real Binance samples in ``../shared/realdata``
   when present; and the bytes per million frames.
@@ -202,18 +204,23 @@ def _replay_speed(frames_n: int, rounds: int) -> dict:
     try:
         path = tmp / f"bench-00000{SUFFIX}"
         writer = _write_stream_capture(path, stream.frames, stream.snapshot)
-        bare, rep = [], []
+        bare, rep, alone = [], [], []
+        bare_cpu, rep_cpu = [], []
         for _ in range(rounds):
             sync = setup_engine(stream.snapshot)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             loop_engine(sync, stream.frames)
             bare.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            report = replay(path, verify=True)
-            rep.append(time.perf_counter() - t)
-            assert report.ok and report.books["spot", "btc_usdt"].counts["applied"] == len(
-                stream.frames
-            ), report.summary()
+            bare_cpu.append(time.process_time() - c)
+            for prefetch, out in ((True, rep), (False, alone)):
+                t, c = time.perf_counter(), time.process_time()
+                report = replay(path, verify=True, prefetch=prefetch)
+                out.append(time.perf_counter() - t)
+                if prefetch:
+                    rep_cpu.append(time.process_time() - c)
+                assert report.ok and report.books["spot", "btc_usdt"].counts["applied"] == len(
+                    stream.frames
+                ), report.summary()
         b, r = min(bare), min(rep)
         n = len(stream.frames)
         raw = sum(len(f) for f in stream.frames)
@@ -222,6 +229,8 @@ def _replay_speed(frames_n: int, rounds: int) -> dict:
             "bare_frames_per_s": n / b,
             "replay_frames_per_s": n / r,
             "ratio": b / r,
+            "ratio_one_thread": b / min(alone),
+            "ratio_cpu": min(bare_cpu) / min(rep_cpu),
             "capture_bytes": writer.bytes_out,
             "raw_bytes": raw,
         }
@@ -397,7 +406,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"replay: {r['replay_frames_per_s']:,.0f} frames/s (verify on) vs bare engine "
             f"{r['bare_frames_per_s']:,.0f} frames/s on the same {r['frames']:,} frames: "
-            f"ratio {r['ratio']:.3f} (best of {args.rounds}){args.label}",
+            f"ratio {r['ratio']:.3f} (best of {args.rounds}){args.label}; "
+            f"CPU ratio {r['ratio_cpu']:.3f} (all threads); "
+            f"without the read-ahead thread {r['ratio_one_thread']:.3f}",
             flush=True,
         )
     if "replay" in args.what and os.environ.get("WEXBOOK_PURE", "") in ("", "0"):

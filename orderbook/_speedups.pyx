@@ -727,23 +727,8 @@ def configure_frames(reference_on_frame_):
     reference_on_frame = reference_on_frame_
 
 
-cdef struct Span:
-    Py_ssize_t start
-    Py_ssize_t end
-
-
-cdef struct Scan:
-    const unsigned char* s
-    Py_ssize_t n
-    Py_ssize_t pos
-    # what was found
-    int have_topic, have_data, have_s, have_a, have_b
-    int have_fi, have_i, have_pu, have_fu, have_u
-    Span symbol
-    int64_t fi, i, pu, fu, u
-    Span* levels      # price, qty spans, in frame order
-    Py_ssize_t n_levels, cap_levels
-    Py_ssize_t a_start, a_end, b_start, b_end
+# Span and Scan (what a scan found in a frame) are declared in _speedups.pxd, with the
+# C-level entry points other compiled modules use: scan_frame, apply_scanned, finish_crossed.
 
 
 cdef double[23] POW10 = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
@@ -1112,13 +1097,92 @@ cdef object _hand_on(object sync, object raw):
     return reference_on_frame(sync, raw)
 
 
+cdef int scan_frame(Scan* sc, const unsigned char* data, Py_ssize_t size, bint spot) noexcept nogil:
+    """Scan one push's bytes into ``sc``: 1 if it is a plain frame (see above), else 0.
+
+    The caller frees ``sc.levels`` afterwards, whatever this returned.
+    """
+    memset(sc, 0, sizeof(Scan))
+    sc.s = data
+    sc.n = size
+    return _frame(sc, spot)
+
+
+cdef int apply_scanned(object self, Scan* sc, bint spot) except -1:
+    """Apply a scanned plain frame to ``BookSync`` ``self`` when it is the hot case.
+
+    0: not the hot case (a book not LIVE or just after a snapshot, another venue,
+    symbol or sequencer, ids that do not chain, levels that are not plain): nothing
+    was changed, the caller takes the reference path. 1: applied, the decision is
+    APPLIED. 2: applied and the book crossed: the caller must call
+    :func:`finish_crossed` at once. The observer is not called for an applied frame:
+    the caller either has none or knows what it does with APPLIED.
+    """
+    cdef _BookState st
+    if self.state is not LIVE or self._first_pending:
+        return 0
+    if self.venue is not (SPOT if spot else FUTURES):
+        return 0
+    seq = self.sequencer
+    if type(seq) is not (SpotSequencer if spot else FuturesSequencer):
+        return 0
+    symbol = self.symbol
+    if (not PyUnicode_CheckExact(symbol) or not PyUnicode_IS_ASCII(symbol)
+            or PyUnicode_GET_LENGTH(symbol) != sc.symbol.end - sc.symbol.start
+            or sc.symbol.end == sc.symbol.start
+            or memcmp(PyUnicode_DATA(symbol), sc.s + sc.symbol.start,
+                      sc.symbol.end - sc.symbol.start) != 0):
+        return 0
+    last = self._last_id
+    if type(last) is not int:
+        return 0
+    if spot:
+        if sc.fi > sc.i or sc.i <= last or sc.fi != last + 1:
+            return 0
+        last_id = sc.i
+    else:
+        if sc.fu > sc.u or sc.pu >= sc.u or sc.u <= last or sc.pu != last:
+            return 0
+        if sc.fu != last + 1 and seq.rule is not RULE_PU:
+            return 0
+        last_id = sc.u
+    if not _spans_plain(sc, 0, sc.n_levels):
+        return 0
+    book = self.book
+    st = _state(book)
+    if (not _fast_side_ok(st.bids, (sc.b_end - sc.b_start) // 2)
+            or not _fast_side_ok(st.asks, (sc.a_end - sc.a_start) // 2)):
+        return 0
+    # From here on the frame is known: do what the reference does with it.
+    if not spot and sc.fu != last + 1:
+        seq.fu_violations += 1
+    _apply_spans(st.bids, sc, sc.b_start, sc.b_end)
+    _apply_spans(st.asks, sc, sc.a_start, sc.a_end)
+    self._last_id = last_id
+    self._first_pending = False
+    self._unapplied = 0
+    self.last_event_time = self.clock()
+    if _crossed_state(st):
+        return 2
+    counts = self.counts
+    counts[APPLIED] += 1
+    global FRAMES_FAST
+    FRAMES_FAST += 1
+    return 1
+
+
+cdef object finish_crossed(object sync, object raw):
+    """After :func:`apply_scanned` returned 2: leave LIVE as the reference does."""
+    return sync._leave_live(CROSSED, "book crossed", event_of(sync, raw))
+
+
 def on_frame(self, raw):
     """Compiled ``BookSync.on_frame`` (see the section comment above)."""
     cdef Scan sc
     cdef bint spot
     cdef const unsigned char* data
     cdef Py_ssize_t size
-    cdef _BookState st
+    cdef int done
     if self.state is not LIVE or self._first_pending or self.observer is not None:
         return _hand_on(self, raw)
     if PyBytes_CheckExact(raw):
@@ -1136,60 +1200,17 @@ def on_frame(self, raw):
         spot = False
     else:
         return _hand_on(self, raw)
-    seq = self.sequencer
-    if type(seq) is not (SpotSequencer if spot else FuturesSequencer):
-        return _hand_on(self, raw)
-    memset(&sc, 0, sizeof(Scan))
-    sc.s = data
-    sc.n = size
+    done = 0
     try:
-        if not _frame(&sc, spot):
-            return _hand_on(self, raw)
-        symbol = self.symbol
-        if (not PyUnicode_CheckExact(symbol) or not PyUnicode_IS_ASCII(symbol)
-                or PyUnicode_GET_LENGTH(symbol) != sc.symbol.end - sc.symbol.start
-                or sc.symbol.end == sc.symbol.start
-                or memcmp(PyUnicode_DATA(symbol), sc.s + sc.symbol.start,
-                          sc.symbol.end - sc.symbol.start) != 0):
-            return _hand_on(self, raw)
-        last = self._last_id
-        if type(last) is not int:
-            return _hand_on(self, raw)
-        if spot:
-            if sc.fi > sc.i or sc.i <= last or sc.fi != last + 1:
-                return _hand_on(self, raw)
-            last_id = sc.i
-        else:
-            if sc.fu > sc.u or sc.pu >= sc.u or sc.u <= last or sc.pu != last:
-                return _hand_on(self, raw)
-            if sc.fu != last + 1 and seq.rule is not RULE_PU:
-                return _hand_on(self, raw)
-            last_id = sc.u
-        if not _spans_plain(&sc, 0, sc.n_levels):
-            return _hand_on(self, raw)
-        book = self.book
-        st = _state(book)
-        if (not _fast_side_ok(st.bids, (sc.b_end - sc.b_start) // 2)
-                or not _fast_side_ok(st.asks, (sc.a_end - sc.a_start) // 2)):
-            return _hand_on(self, raw)
-        # From here on the frame is known: do what the reference does with it.
-        if not spot and sc.fu != last + 1:
-            seq.fu_violations += 1
-        _apply_spans(st.bids, &sc, sc.b_start, sc.b_end)
-        _apply_spans(st.asks, &sc, sc.a_start, sc.a_end)
+        if scan_frame(&sc, data, size, spot):
+            done = apply_scanned(self, &sc, spot)
     finally:
         free(sc.levels)
-    self._last_id = last_id
-    self._first_pending = False
-    self._unapplied = 0
-    self.last_event_time = self.clock()
-    if _crossed_state(st):
-        return self._leave_live(CROSSED, "book crossed", event_of(self, raw))
-    counts = self.counts
-    counts[APPLIED] += 1
-    global FRAMES_FAST
-    FRAMES_FAST += 1
-    return APPLIED
+    if done == 1:
+        return APPLIED
+    if done == 2:
+        return finish_crossed(self, raw)
+    return _hand_on(self, raw)
 
 
 def event_of(sync, raw):

@@ -133,6 +133,21 @@ def test_frames_are_kept_byte_for_byte(recording) -> None:
     assert monos == sorted(monos)
 
 
+def test_reading_ahead_gives_the_same_records_and_stops_with_the_reader(recording) -> None:
+    import threading
+
+    out, _ = recording
+    seg = sorted(out.glob(f"*{SUFFIX}"))[0]
+    assert list(SegmentReader(seg, prefetch=True)) == list(SegmentReader(seg))
+    records = iter(SegmentReader(seg, prefetch=True))
+    next(records)
+    assert any(t.name == "wexbook-capture-read" for t in threading.enumerate())
+    records.close()  # a consumer that stops early: the thread is not left behind
+    assert not any(t.name == "wexbook-capture-read" for t in threading.enumerate())
+    with pytest.raises(CaptureError, match="cannot read"):
+        list(SegmentReader(out / f"missing{SUFFIX}", prefetch=True))
+
+
 def test_a_truncated_tail_is_reported_with_its_offset_and_the_rest_replays(
     recording, tmp_path
 ) -> None:
@@ -143,11 +158,12 @@ def test_a_truncated_tail_is_reported_with_its_offset_and_the_rest_replays(
     last = data.rfind(b"\x28\xb5\x2f\xfd")
     assert last > 0
     seg.write_bytes(data[: last + (len(data) - last) // 2])
-    reader = SegmentReader(seg)
-    records = list(reader)
-    assert records and not reader.ended
-    (problem,) = reader.problems
-    assert problem.kind == "truncated" and problem.offset == last
+    for prefetch in (False, True):
+        reader = SegmentReader(seg, prefetch=prefetch)
+        records = list(reader)
+        assert records and not reader.ended
+        (problem,) = reader.problems
+        assert problem.kind == "truncated" and problem.offset == last
     assert str(last) in str(problem)
     report = replay(out)
     assert report.ok, report.summary()

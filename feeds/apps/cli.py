@@ -75,7 +75,9 @@ def version_text() -> str:
         number = version("wexbook")
     except PackageNotFoundError:  # run from a checkout without installing
         number = "unknown"
-    return f"wexbook {number} ({accel.describe()})"
+    from feeds.capture.replay import frame_loop
+
+    return f"wexbook {number} ({accel.describe()}; replay frame loop: {frame_loop()})"
 
 
 def build_parser() -> argparse.ArgumentParser:

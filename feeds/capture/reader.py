@@ -20,7 +20,9 @@ from __future__ import annotations
 import glob
 import mmap
 import os
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,8 +38,11 @@ except ImportError:  # pragma: no cover
 
 _MAGIC = b"\x28\xb5\x2f\xfd"
 _CHUNK = 1 << 20
+#: Largest output buffer asked for at once (a recorder's frame is about 4 MiB).
+_MAX_WRITE = 64 << 20
 
 Record = tuple[str, int, int, int | None, Any]
+Skip = Callable[[bytes, int, int, int], tuple[int, int, int]]
 
 
 class CaptureError(Exception):
@@ -63,10 +68,22 @@ class Problem:
 class SegmentReader:
     """Iterates the records of one segment; collects :attr:`problems` as it goes."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        prefetch: bool = False,
+        skip: Skip | None = None,
+    ) -> None:
         if zstandard is None:  # pragma: no cover
             raise CaptureError("reading captures needs the zstandard package")
         self.path = Path(path)
+        #: Decompress the next zstandard frame on a thread while this one is read.
+        self.prefetch = prefetch
+        #: ``skip(data, pos, wall, mono) -> (pos, wall, mono)``, called at each frame record
+        #: after the header: it may consume frame records itself (the compiled replay loop),
+        #: and iteration goes on after them; returning ``pos`` unchanged consumes nothing.
+        self.skip = skip
         self.problems: list[Problem] = []
         #: The segment's header record (after the first record is read).
         self.header: dict[str, Any] | None = None
@@ -92,7 +109,10 @@ class SegmentReader:
                 self._problem("truncated", 0, 0, "empty file")
                 return
             with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mm:
-                yield from self._frames(mm, size)
+                if self.prefetch:
+                    yield from _ahead(self._frames(mm, size))
+                else:
+                    yield from self._frames(mm, size)
         finally:
             os.close(fd)
 
@@ -101,7 +121,13 @@ class SegmentReader:
         new = zstandard.ZstdDecompressor().decompressobj
         while pos < size:
             start = pos
-            obj = new()
+            # Output in one piece where the frame says its size (the recorder's do): the
+            # decompressor then gives up the GIL once per frame, not once per 128 KiB.
+            try:
+                content = zstandard.frame_content_size(mm[pos : pos + 18])
+            except zstandard.ZstdError:
+                content = -1
+            obj = new(write_size=content + 1 if 0 < content <= _MAX_WRITE else _CHUNK)
             out: list[bytes] = []
             try:
                 while True:
@@ -130,15 +156,21 @@ class SegmentReader:
         first = True
         wall = mono = 0
         loads = orjson.loads
+        skip = self.skip
         for data in self.frames():
             pos, end = 0, len(data)
             find = data.find
             while pos < end:
+                first_byte = data[pos]
+                if skip is not None and first_byte == 0x46 and not first:
+                    pos, wall, mono = skip(data, pos, wall, mono)
+                    if pos >= end:
+                        break
+                    first_byte = data[pos]
                 nl = find(b"\n", pos)
                 if nl == -1:
                     self._problem("corrupt", -1, end - pos, "record without end of line")
                     break
-                first_byte = data[pos]
                 if first_byte == 0x7B:  # "{": a JSON record
                     try:
                         obj = loads(data[pos:nl])
@@ -179,6 +211,54 @@ class SegmentReader:
                 yield ("F" if first_byte == 0x46 else "B"), wall, mono, int(conn), data[start:stop]
         if first and not self.problems:
             self._problem("truncated", 0, 0, "no record")
+
+
+_DONE = object()
+
+
+def _ahead(source: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
+    """``source``'s items, produced on a thread up to ``depth`` ahead of the consumer.
+
+    The thread's exceptions are raised here, in order; closing this generator early
+    stops the thread (it is never left blocked on a full queue).
+    """
+    items: queue.Queue[Any] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in source:
+                while not stop.is_set():
+                    try:
+                        items.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            outcome: tuple[Any, BaseException | None] = (_DONE, None)
+        except BaseException as exc:  # handed to the consumer
+            outcome = (_DONE, exc)
+        while not stop.is_set():
+            try:
+                items.put(outcome, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=produce, name="wexbook-capture-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = items.get()
+            if item is _DONE:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def read_segment(path: str | os.PathLike[str]) -> Iterator[Record]:

@@ -46,13 +46,18 @@ from orderbook import (
     OrderBook,
     SyncState,
     Venue,
+    accel,
     parse_depth_update,
     sequencer_for,
 )
-from orderbook import parse as orderbook_parse
 
 from .format import ACTIONS, HASH_LEVELS, PER_EVENT, book_hash, counts_of, event_from_record
 from .reader import CaptureError, Problem, Run, SegmentReader, open_capture
+
+try:  # the compiled frame loop (built with orderbook's accelerator)
+    from . import _speedups as _compiled_loop  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - a pure install
+    _compiled_loop = None
 
 _LIVE = SyncState.LIVE
 _APPLIED = Decision.APPLIED
@@ -72,6 +77,11 @@ _LEAVES = {
 
 Key = tuple[str, str]  # (venue, symbol)
 FrameParser = Callable[[bytes, Venue], DepthUpdate]
+
+def frame_loop() -> str:
+    """``"compiled"`` or ``"python"``: the frame loop a verifying or counting replay runs now."""
+    return "compiled" if _compiled_loop is not None and accel.active() == "compiled" else "python"
+
 
 #: Parsers of other exchanges' frames, by the ``dialect`` of a connection (importers).
 DIALECTS: dict[str, FrameParser] = {}
@@ -285,7 +295,9 @@ class Replayer:
     that starts before ``start_ns``). ``start_exchange_ms`` / ``stop_exchange_ms``: the
     same by the events' exchange time (where frames carry one).
     ``audit_silence``: a connection quiet for longer than this many seconds is a
-    ``silence`` row of the gap audit.
+    ``silence`` row of the gap audit. ``prefetch``: decompress the next zstandard frame
+    of a segment on a thread while this one is replayed (default on; off, a replay uses
+    one core only).
     """
 
     def __init__(
@@ -301,6 +313,7 @@ class Replayer:
         hash_levels: int = HASH_LEVELS,
         audit_silence: float = 5.0,
         max_mismatches: int = 100,
+        prefetch: bool = True,
     ) -> None:
         self.symbols = None if symbols is None else {_key(s) for s in symbols}
         self.verify = verify
@@ -314,6 +327,7 @@ class Replayer:
         self.hash_levels = hash_levels
         self.audit_silence_ns = int(audit_silence * 1e9)
         self.max_mismatches = max_mismatches
+        self.prefetch = prefetch
         #: Sampling period (ns) of :meth:`items` (views instead of events), or None.
         self.sample_ns: int | None = None
         self.sample_levels: int | None = 20
@@ -455,17 +469,40 @@ class Replayer:
         self._now = 0
 
         sample = self.sample_ns
-        # Raw frames to LIVE books through the compiled on_frame, when nothing is emitted
-        # per event (a verifying or counting run); see the frame loop below.
-        fast_symbol = None if emit else orderbook_parse._compiled_frame_symbol
+        # When nothing is emitted per event (a verifying or counting run) at full speed,
+        # the compiled loop (feeds/capture/_speedups.pyx) consumes the runs of hot frame
+        # records itself, each applied from its bytes; the loop below is its reference and
+        # takes every record it leaves.
+        #: conn -> (spot, symbol -> book) for the compiled loop; by_venue: the books by venue.
+        routes: dict[int, tuple[bool, dict[str, _Book]]] = {}
+        self._by_venue: dict[str, dict[str, _Book]] = {}
+        consumed = 0
+        skip = None
+        if not emit and speed is None and frame_loop() == "compiled":
+            compiled_frames = _compiled_loop.frames
+
+            def set_now(wall: int) -> None:
+                self._now = wall
+
+            def skip(data: bytes, pos: int, wall: int, mono: int) -> tuple[int, int, int]:
+                nonlocal consumed
+                pos, wall, mono, n = compiled_frames(
+                    data, pos, wall, mono, routes, last_frame, silence, stop_ns, set_now
+                )
+                if n:
+                    consumed += n
+                    self._now = wall
+                return pos, wall, mono
+
         #: True when the previous segment was not read to its end: the books restart
         #: from the next segment's starting states instead of being checked against them.
         self._rebase = False
         for path in self._segments(run):
-            reader = SegmentReader(path)
+            reader = SegmentReader(path, prefetch=self.prefetch, skip=skip)
             self._segment = path.name
             report.segments += 1
             record_no = -1
+            consumed = 0
             for kind, wall, mono, conn, payload in reader:
                 record_no += 1
                 self._now = wall
@@ -492,27 +529,6 @@ class Replayer:
                         venue, parse, proto, vname = conns[conn]  # type: ignore[index]
                     except KeyError:
                         continue
-                    if fast_symbol is not None and parse is parse_depth_update:
-                        # The compiled engine's raw-bytes path: a plain push to a LIVE book
-                        # goes straight to on_frame (the same decision as parse + on_update).
-                        symbol = fast_symbol(payload, venue is Venue.SPOT)
-                        book = None if symbol is None else books.get((vname, symbol))
-                        if book is not None and book.sync.state is _LIVE:
-                            sync = book.sync
-                            observer = sync.observer
-                            sync.observer = None
-                            try:
-                                decision = sync.on_frame(payload)
-                            except MalformedEvent:
-                                decision = None  # ids that do not hold: the general path says so
-                            finally:
-                                sync.observer = observer
-                            if decision is not None:
-                                report.depth_events += 1
-                                book.report.events += 1
-                                if decision is not _APPLIED and observer is not None:
-                                    observer(decision, sync, parse(payload, venue))
-                                continue
                     try:
                         event = parse(payload, venue)
                     except MalformedEvent:
@@ -548,15 +564,17 @@ class Replayer:
                             return
                         yield ReplayItem(wall, vname, event.symbol, event, book.sync)
                     continue
-                self._record_no = record_no
+                self._record_no = record_no + consumed
                 if report.start_ns is None:
                     report.start_ns = wall
                 report.end_ns = wall
                 if kind == "header":
                     for info in payload.get("conns") or ():
                         conns[info["c"]] = self._conn(info)
+                        self._route(info["c"], conns, routes)
                 elif kind == "conn":
                     self._on_conn(payload, conns, report)
+                    self._route(payload["c"], conns, routes)
                 elif kind == "book":
                     self._on_book(payload, books, wanted)
                 elif kind == "snap":
@@ -572,7 +590,9 @@ class Replayer:
                     book = books.get((payload["v"], payload["s"]))
                     if book is not None:
                         self._on_checkpoint(book, payload)
-            report.records += record_no + 1
+            report.records += record_no + 1 + consumed
+            report.frames += consumed
+            report.depth_events += consumed
             report.problems.extend(reader.problems)
             self._rebase = bool(reader.problems) or not reader.ended
             if stop_ns is not None and self._now > stop_ns:
@@ -627,6 +647,21 @@ class Replayer:
                 return venue, DIALECTS[dialect], None, venue.value
             raise CaptureError(f"unknown frame dialect {dialect!r} in capture") from None
 
+    def _route(
+        self,
+        index: int,
+        conns: dict[int, tuple[Venue, FrameParser, Any, str]],
+        routes: dict[int, tuple[bool, dict[str, _Book]]],
+    ) -> None:
+        """Route connection ``index`` for the compiled loop (WEX pushes only)."""
+        if index not in conns:
+            return
+        venue, parse, _, vname = conns[index]
+        if parse is parse_depth_update:
+            routes[index] = (venue is Venue.SPOT, self._by_venue.setdefault(vname, {}))
+        else:
+            routes.pop(index, None)
+
     def _on_conn(
         self, payload: dict[str, Any], conns: dict[int, Any], report: ReplayReport
     ) -> None:
@@ -660,6 +695,7 @@ class Replayer:
             _restore(sync, record)
             if book is None:
                 book = books[key] = _Book(key, sync, BookReport(*key))
+                self._by_venue.setdefault(key[0], {})[key[1]] = book
             else:  # the segment before was cut short: start again from this one
                 book.sync = sync
                 book.pending.clear()
