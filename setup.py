@@ -1,7 +1,8 @@
 """Builds the optional compiled accelerator.
 
-Two extensions: ``orderbook/_speedups.pyx`` (the hot path of the core) and
-``feeds/capture/_speedups.pyx`` (the replay's frame loop, which cimports the first).
+Three extensions: ``orderbook/_speedups.pyx`` (the hot path of the core),
+``feeds/capture/_replayloop.pyx`` (the replay's frame loop, which cimports the first)
+and ``feeds/capture/_recordpack.pyx`` (the recorder's frame packing).
 
 Everything else is declared in pyproject.toml. Where Cython or a C compiler is
 missing, the build goes on without the extension and wexbook runs on its
@@ -43,7 +44,11 @@ def extensions() -> list:
         return []
     try:
         return cythonize(
-            ["orderbook/_speedups.pyx", "feeds/capture/_speedups.pyx"],
+            [
+                "orderbook/_speedups.pyx",
+                "feeds/capture/_replayloop.pyx",
+                "feeds/capture/_recordpack.pyx",
+            ],
             compiler_directives={"language_level": "3"},
             quiet=True,
         )

@@ -7,8 +7,9 @@
     python -m bench.capture kill            # data lost to kill -9 of `wexbook record`
 
 - **overhead**: the simulator runs in its own process (its CPU is not counted); one
-  BookManager keeps 4 spot + 4 futures books; rounds alternate without and with a
-  Recorder attached (a fresh one each round), and each round's process CPU (all threads:
+  BookManager keeps 4 spot + 4 futures books; rounds alternate without a Recorder, with
+  one (a fresh one each round, its segment start timed apart), and with one whose own
+  per-frame work runs on its Python reference; each round's process CPU (all threads:
   the writer thread is counted) is divided by the frames received in it.
 - **replay**: a generated spot stream (``bench.streams``; ``--frames``) is written as a
   capture; interleaved rounds time ``replay(verify=True)`` of the capture (reading,
@@ -47,6 +48,7 @@ from feeds.capture.format import SUFFIX
 from feeds.capture.writer import SegmentWriter
 from feeds.manager import BookManager
 from feeds.rest import MarketClient
+from orderbook import accel
 
 REALDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "realdata"
 
@@ -97,8 +99,9 @@ async def _overhead(speed: float, symbols: int, rounds: int, seconds: float) -> 
             market=market,
             max_concurrent_snapshots=8,
         )
-        results: dict[str, list[float]] = {"off": [], "on": []}
+        results: dict[str, list[float]] = {"off": [], "on": [], "on_python": []}
         fps: list[float] = []
+        starts: list[float] = []
         captured = 0
         async with market, manager:
             await manager.add_many("spot", names)
@@ -106,11 +109,20 @@ async def _overhead(speed: float, symbols: int, rounds: int, seconds: float) -> 
             while not all(b.sync.is_live for b in manager.books.values()):
                 await asyncio.sleep(0.05)
             await asyncio.sleep(1.0)
-            for n in range(rounds * 2):
-                mode = "off" if n % 2 == 0 else "on"
+            modes = ["off", "on", "on_python"] if accel.active() == "compiled" else ["off", "on"]
+            for n in range(rounds * len(modes)):
+                mode = modes[n % len(modes)]
                 recorder = None
-                if mode == "on":
-                    recorder = Recorder(tmp / f"r{n}").attach(manager)
+                if mode != "off":
+                    # A segment's start (the header and every book's whole state) is
+                    # counted apart: a recording pays it once per segment (hourly).
+                    cpu0 = time.process_time()
+                    # on_python: the recorder's own per-frame work on its Python reference
+                    # (the books stay on the compiled engine).
+                    with accel.path(mode == "on"):
+                        recorder = Recorder(tmp / f"r{n}")
+                    recorder.attach(manager)
+                    starts.append(time.process_time() - cpu0)
                 events0 = sum(b.depth_events for b in manager.books.values())
                 cpu0, wall0 = time.process_time(), time.perf_counter()
                 await asyncio.sleep(seconds)
@@ -122,11 +134,14 @@ async def _overhead(speed: float, symbols: int, rounds: int, seconds: float) -> 
                 results[mode].append((cpu1 - cpu0) / max(events, 1) * 1e6)
                 fps.append(events / (wall1 - wall0))
         off, on = statistics.median(results["off"]), statistics.median(results["on"])
+        python = statistics.median(results["on_python"]) if results["on_python"] else None
         return {
             "cpu_us_per_frame_off": off,
             "cpu_us_per_frame_on": on,
             "ratio": on / off,
+            "ratio_python": None if python is None else python / off,
             "frames_per_s": statistics.median(fps),
+            "segment_start_ms": statistics.median(starts) * 1e3,
             "rounds": rounds,
             "captured_frames": captured,
         }
@@ -398,7 +413,13 @@ def main(argv: list[str] | None = None) -> int:
             f"capture overhead: {r['frames_per_s']:,.0f} frames/s, live path CPU "
             f"{r['cpu_us_per_frame_off']:.1f} us/frame without recording, "
             f"{r['cpu_us_per_frame_on']:.1f} with: ratio {r['ratio']:.3f} "
-            f"(median of {r['rounds']} interleaved rounds each)",
+            f"(median of {r['rounds']} interleaved rounds each)"
+            + (
+                ""
+                if r["ratio_python"] is None
+                else f"; the recorder's Python reference: {r['ratio_python']:.3f}"
+            )
+            + f"; a segment's start {r['segment_start_ms']:.1f} ms CPU, once per segment",
             flush=True,
         )
     if "replay" in args.what:

@@ -1,4 +1,4 @@
-"""The compiled replay loop (feeds/capture/_speedups.pyx) against its Python reference.
+"""The compiled replay loop (feeds/capture/_replayloop.pyx) against its Python reference.
 
 Random captures, written with the real writer, mix what the compiled loop takes (plain
 frames that chain, for several books on two connections) with everything it must leave
@@ -199,3 +199,80 @@ def test_compiled_loop_equals_the_python_loop(seed: int, tmp_path: Path, monkeyp
     assert "silence" in kinds and "disconnected" in kinds
     assert report["mismatch_count"] > 0
     assert bool(report["problems"]) == (options["stop_ns"] is None)  # the torn record at the end
+
+
+# -- the recorder's compiled per-frame work ------------------------------------------------
+
+
+def _recorded_bytes(items: list[tuple], tmp_path: Path, name: str) -> tuple[bytes, dict]:
+    """What a recorder writes for ``items`` queued as they are on the event loop."""
+    import io
+
+    import zstandard
+
+    from feeds.capture.recorder import Recorder
+
+    recorder = Recorder(tmp_path / name)
+    recorder._file = io.BytesIO()
+    recorder._queue.extend(items)
+    with accel.path(True):  # the recorder's choice was made when it was built
+        recorder._drain()
+    data = zstandard.ZstdDecompressor().decompressobj().decompress(recorder._file.getvalue())
+    return data, dict(recorder.stats)
+
+
+def test_compiled_packing_writes_the_bytes_of_the_reference(tmp_path: Path) -> None:
+    from feeds.capture import recorder as recorder_module
+
+    assert recorder_module._pack_frames is not None
+    rng = random.Random(5)
+    wall, mono = 1_700_000_000 * 10**9, 10**12
+    items: list[tuple] = []
+    for n in range(3000):
+        wall += rng.randrange(-1000, 3_000_000)  # the wall clock may step back
+        mono += rng.randrange(0, 3_000_000)
+        r = rng.random()
+        if r < 0.6:
+            text: object = orjson.dumps({"n": n, "p": f"{rng.random():.6f}"}).decode()
+        elif r < 0.7:
+            text = f'{{"s":"ü€{n}","x":"{"é" * rng.randrange(5)}"}}'  # not ASCII
+        elif r < 0.85:
+            text = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 40)))
+        elif r < 0.9:
+            text = bytearray(b"binary as a bytearray %d" % n)  # left to the reference
+        elif r < 0.92:
+            text = ""
+        else:
+            items.append(("J", {"k": "send", "c": 0, "text": "x", "t": wall, "m": mono}))
+            continue
+        items.append((rng.randrange(3), text, wall, mono))
+    with accel.path(True):
+        compiled = _recorded_bytes(items, tmp_path, "compiled")
+    with accel.path(False):
+        reference = _recorded_bytes(items, tmp_path, "reference")
+    assert compiled == reference
+    data, stats = reference
+    assert stats["frames"] == sum(1 for i in items if i[0] != "J") and stats["records"] > 0
+    as_bytearray = sum(1 for i in items if isinstance(i[1], bytearray))
+    assert as_bytearray > 0 and data.count(b"binary as a bytearray") == as_bytearray
+
+
+def test_the_compiled_stamp_queues_what_the_reference_queues(tmp_path: Path) -> None:
+    import time
+
+    from feeds.capture.recorder import Recorder
+
+    with accel.path(True):
+        compiled = Recorder(tmp_path / "c")
+    with accel.path(False):
+        reference = Recorder(tmp_path / "r")
+    assert "on_frame" in vars(compiled) and "on_frame" not in vars(reference)
+    conn = object()
+    for recorder in (compiled, reference):
+        recorder._conns[conn] = 3
+        before = time.time_ns(), time.monotonic_ns()
+        recorder.on_frame(conn, "frame")
+        after = time.time_ns(), time.monotonic_ns()
+        ((index, text, wall, mono),) = recorder._queue
+        assert (index, text) == (3, "frame")
+        assert before[0] <= wall <= after[0] and before[1] <= mono <= after[1]

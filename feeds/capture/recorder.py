@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from orderbook import BookSync, Decision, SyncState
+from orderbook import BookSync, Decision, SyncState, accel
 
 from .format import (
     FORMAT_VERSION,
@@ -55,6 +55,12 @@ try:
 except ImportError:  # pragma: no cover - zstandard is a core dependency
     zstandard = None  # type: ignore[assignment]
 
+try:  # the compiled frame packer (built with orderbook's accelerator)
+    from ._recordpack import FrameStamp as _FrameStamp  # type: ignore[import-not-found]
+    from ._recordpack import pack_frames as _pack_frames  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - a pure install
+    _FrameStamp = _pack_frames = None
+
 if TYPE_CHECKING:
     from feeds.connection import Connection
     from feeds.manager import BookManager, ManagedBook
@@ -64,6 +70,14 @@ log = logging.getLogger("wexbook.capture")
 _time_ns = time.time_ns
 _mono_ns = time.monotonic_ns
 _LIVE = SyncState.LIVE
+
+
+def _drop(item: object) -> None:
+    """``_put`` once writing failed: the capture stops, the books go on."""
+
+
+def _drop_frame(conn: object, text: object) -> None:
+    """``on_frame`` once writing failed."""
 
 
 def _next_utc_midnight_ns(wall_ns: int) -> int:
@@ -123,6 +137,13 @@ class Recorder:
         self._queue: deque[tuple[Any, ...]] = deque()
         self._put = self._queue.append
         self._conns: dict[Connection, int] = {}
+        #: The compiled packer of the writer thread (None: the reference in ``_drain``).
+        self._pack = None
+        if _FrameStamp is not None and accel.active() == "compiled":
+            # The compiled twins of on_frame (the method below is its reference) and of
+            # the frame branch of _drain.
+            self.on_frame = _FrameStamp(self._conns, self._put, self._index_and_queue)
+            self._pack = _pack_frames
         self._conn_info: list[dict[str, Any]] = []
         self._segment = 0
         self._segment_started_ns = 0
@@ -190,6 +211,8 @@ class Recorder:
         if index is None:
             index = self._conn(conn)
         self._put((index, text, _time_ns(), _mono_ns()))
+
+    _index_and_queue = on_frame
 
     def on_send(self, conn: Connection, text: str) -> None:
         """A text sent on ``conn`` (subscribe requests); a listen key or token is dropped."""
@@ -399,7 +422,8 @@ class Recorder:
                 self._failed = True
                 log.exception("capture write failed; recording stops, the books go on")
                 self._queue.clear()
-                self._put = lambda item: None  # type: ignore[method-assign]
+                self._put = _drop  # type: ignore[method-assign]
+                self.on_frame = _drop_frame  # type: ignore[method-assign]
             if closing:
                 break
         if self._file is not None:
@@ -420,8 +444,18 @@ class Recorder:
         dumps = orjson.dumps
         pw, pm = self._pw, self._pm
         frames = records = size = 0
+        # The compiled packer writes the runs of frames (the same bytes as the frame
+        # branch below, its reference) and hands back the item that stopped it.
+        pack = self._pack
         while queue:
-            item = popleft()
+            if pack is not None:
+                pw, pm, n, nbytes, item = pack(popleft, append, pw, pm)
+                frames += n
+                size += nbytes
+                if item is None:
+                    break
+            else:
+                item = popleft()
             tag = item[0]
             if type(tag) is int:
                 conn, text, wall, mono = item

@@ -55,7 +55,7 @@ from .format import ACTIONS, HASH_LEVELS, PER_EVENT, book_hash, counts_of, event
 from .reader import CaptureError, Problem, Run, SegmentReader, open_capture
 
 try:  # the compiled frame loop (built with orderbook's accelerator)
-    from . import _speedups as _compiled_loop  # type: ignore[attr-defined]
+    from . import _replayloop as _compiled_loop  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - a pure install
     _compiled_loop = None
 
@@ -470,7 +470,7 @@ class Replayer:
 
         sample = self.sample_ns
         # When nothing is emitted per event (a verifying or counting run) at full speed,
-        # the compiled loop (feeds/capture/_speedups.pyx) consumes the runs of hot frame
+        # the compiled loop (feeds/capture/_replayloop.pyx) consumes the runs of hot frame
         # records itself, each applied from its bytes; the loop below is its reference and
         # takes every record it leaves.
         #: conn -> (spot, symbol -> book) for the compiled loop; by_venue: the books by venue.
