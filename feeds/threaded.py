@@ -6,6 +6,7 @@ For quant code that is not async::
         book = manager.add("spot", "btc_usdt")
         book.wait_live(timeout=10)
         view = book.view()          # an immutable BookView, from any thread
+        recorder = manager.record("cap/")  # optional: capture the feeds (see feeds.capture)
 
 The manager runs in its own event loop on a daemon thread. Every call from
 other threads is handed to that loop (``run_coroutine_threadsafe``); reads
@@ -16,14 +17,18 @@ updates apply.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from orderbook import BookView, Venue
 
 from .manager import BookManager, ManagedBook
+
+if TYPE_CHECKING:
+    from .capture import Recorder
 
 T = TypeVar("T")
 
@@ -65,6 +70,7 @@ class ThreadedBookManager:
 
     def __init__(self, **manager_options: Any) -> None:
         self._options = manager_options
+        self._recorders: list[Recorder] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="wexbook")
         self._thread.start()
@@ -92,6 +98,22 @@ class ThreadedBookManager:
         """The handle of a book already added."""
         return BookHandle(self, self.manager.book(venue, symbol))
 
+    def record(self, directory: str | os.PathLike[str], **options: Any) -> Recorder:
+        """Start recording the manager into ``directory`` (a capture); returns the recorder.
+
+        ``options`` are :class:`~feeds.capture.Recorder`'s. Stop it with its ``close()``
+        (from any thread), or let :meth:`close` stop it with the manager.
+        """
+        from .capture import Recorder
+
+        recorder = Recorder(directory, **options)
+
+        async def attach() -> Recorder:
+            return recorder.attach(self.manager)
+
+        self._recorders.append(self._call(attach()))
+        return recorder
+
     def stats(self) -> dict[str, Any]:
         """The manager's counters (taken in its loop)."""
 
@@ -105,6 +127,8 @@ class ThreadedBookManager:
         if not self._loop.is_running():
             return
         try:
+            for recorder in self._recorders:
+                recorder.close()  # its last checkpoints are taken on the loop
             self._call(self.manager.close())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)

@@ -96,6 +96,25 @@ def test_seek_to_a_time_starts_from_the_right_segment(capture: Path) -> None:
     assert report.segments == len(run.segments) - 1 and report.ok
 
 
+def test_seek_to_an_exchange_time_starts_from_the_right_segment(capture: Path) -> None:
+    (run,) = open_capture(capture)
+    assert len(run.segments) >= 3
+    # Futures pushes carry the exchange's time ("t"); spot pushes carry none (not in the
+    # window of an exchange-time replay).
+    timed = (i.event.event_time for i in iter_events(run.segments[1]))
+    start = next(t for t in timed if t is not None) + 200
+    items = list(iter_events(capture, start_exchange_ms=start, seek_margin=0))
+    assert items and all(i.event.event_time >= start for i in items)
+    full = [i for i in iter_events(capture) if (i.event.event_time or 0) >= start]
+    assert [(i.time_ns, i.event.last_id) for i in items] == [
+        (i.time_ns, i.event.last_id) for i in full
+    ]
+    report = replay(capture, start_exchange_ms=start, seek_margin=0)
+    assert report.segments == len(run.segments) - 1 and report.ok
+    # The default margin (5 s: longer than this capture) starts from the first segment.
+    assert replay(capture, start_exchange_ms=start).segments == len(run.segments)
+
+
 def test_speed_factor_paces_and_changes_nothing(capture: Path) -> None:
     (run,) = open_capture(capture)
     fast = [(i.time_ns, i.event.last_id) for i in iter_events(run.segments[-1])]

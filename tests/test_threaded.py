@@ -73,3 +73,35 @@ def test_sync_handle_reads_consistent_views_while_updates_apply() -> None:
             assert repr(book).startswith("BookHandle(spot btc_usdt")
     finally:
         xt.close()
+
+
+def test_record_from_plain_code_and_close_while_frames_flow(tmp_path) -> None:
+    """A recorder attached and closed from a thread that is not the manager's loop: its
+    last checkpoints are taken on the loop, in order with the frames, so they verify."""
+    from feeds.capture import replay
+
+    xt = ExchangeThread("spot", ["btc_usdt", "eth_usdt"])
+    ex = xt.ex
+    try:
+        market = MarketClient("http://spot", "http://fut", transport=ex.transport())
+        with ThreadedBookManager(
+            spot_ws_url=ex.url, futures_ws_url=ex.url, market=market, snapshot_rate=1000
+        ) as manager:
+            books = [manager.add("spot", s) for s in ("btc_usdt", "eth_usdt")]
+            recorder = manager.record(tmp_path / "cap", checkpoint_interval=0.05)
+            wait(lambda: sum(len(t) for t in ex.clients.values()) == 2)
+            xt.run(ex.step(3))
+            assert all(b.wait_live(timeout=10) for b in books)
+            stepping = threading.Thread(target=lambda: xt.run(ex.step(400)))
+            stepping.start()
+            wait(lambda: recorder.stats["checkpoints"] >= 4 or not stepping.is_alive())
+            recorder.close()  # from this thread, while the exchange still pushes
+            stepping.join()
+            assert recorder.stats["write_errors"] == 0 and recorder.stats["frames"] > 0
+            second = manager.record(tmp_path / "cap2")  # closed by the manager's close
+        report = replay(tmp_path / "cap")
+        assert report.ok, report.summary()
+        assert report.checkpoints_matched == report.checkpoints >= 6
+        assert second._closed and replay(tmp_path / "cap2").ok
+    finally:
+        xt.close()

@@ -72,6 +72,14 @@ _mono_ns = time.monotonic_ns
 _LIVE = SyncState.LIVE
 
 
+def _running_in(loop: asyncio.AbstractEventLoop) -> bool:
+    """True when called from ``loop``'s own thread, while it runs."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
 def _drop(item: object) -> None:
     """``_put`` once writing failed: the capture stops, the books go on."""
 
@@ -152,6 +160,7 @@ class Recorder:
         self._wake = threading.Event()
         self._closing = False
         self._closed = False
+        self._untapped = False
         self._failed = False
         self._thread: threading.Thread | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -180,24 +189,58 @@ class Recorder:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self.close)
-
-    def close(self) -> None:
-        """Write final checkpoints, flush, close the segment and stop the writer thread."""
         if self._closed:
             return
         self._closed = True
-        manager = self.manager
+        self._untap()  # on the loop, in order with the frames
+        await asyncio.get_running_loop().run_in_executor(None, self._stop_writer)
+
+    def close(self) -> None:
+        """Write final checkpoints, flush, close the segment and stop the writer thread.
+
+        From any thread: the final checkpoints are taken on the manager's event loop
+        (when it runs), in order with the frames, so they replay where they were taken.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        loop = self._loop
+        if loop is not None and loop.is_running() and not _running_in(loop):
+            done = threading.Event()
+
+            def untap() -> None:
+                try:
+                    self._untap()
+                finally:
+                    done.set()
+
+            loop.call_soon_threadsafe(untap)
+            while not done.wait(0.1):
+                if not loop.is_running():  # stopped before it ran untap: nothing races now
+                    self._untap()
+                    break
+        else:
+            self._untap()
+        self._stop_writer()
+
+    def _untap(self) -> None:
+        """Stop listening, queue the final checkpoints and the end record (on the loop)."""
         if self._timer is not None:
             self._timer.cancel()
-        if manager is not None:
-            if manager.tap is self:
-                manager.tap = None
-            for conn in manager.connections.values():
-                if getattr(conn, "tap", None) is self:
-                    conn.tap = None
-            self._checkpoints()
-            self._put(("E", self._json({"k": "end", "next": None})))
+            self._timer = None
+        manager = self.manager
+        if manager is None or self._untapped:
+            return
+        self._untapped = True
+        if manager.tap is self:
+            manager.tap = None
+        for conn in manager.connections.values():
+            if getattr(conn, "tap", None) is self:
+                conn.tap = None
+        self._checkpoints()
+        self._put(("E", self._json({"k": "end", "next": None})))
+
+    def _stop_writer(self) -> None:
         self._closing = True
         self._wake.set()
         if self._thread is not None:

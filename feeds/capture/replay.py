@@ -78,6 +78,7 @@ _LEAVES = {
 Key = tuple[str, str]  # (venue, symbol)
 FrameParser = Callable[[bytes, Venue], DepthUpdate]
 
+
 def frame_loop() -> str:
     """``"compiled"`` or ``"python"``: the frame loop a verifying or counting replay runs now."""
     return "compiled" if _compiled_loop is not None and accel.active() == "compiled" else "python"
@@ -293,7 +294,9 @@ class Replayer:
     times, ``N`` N times faster. ``start_ns`` / ``stop_ns``: local time window of the
     items yielded (the books are built from the run's start, or from the last segment
     that starts before ``start_ns``). ``start_exchange_ms`` / ``stop_exchange_ms``: the
-    same by the events' exchange time (where frames carry one).
+    same by the events' exchange time (where frames carry one); the books are built
+    from the last segment whose first event is at least ``seek_margin`` seconds before
+    ``start_exchange_ms`` (connections' exchange times interleave only roughly).
     ``audit_silence``: a connection quiet for longer than this many seconds is a
     ``silence`` row of the gap audit. ``prefetch``: decompress the next zstandard frame
     of a segment on a thread while this one is replayed (default on; off, a replay uses
@@ -314,6 +317,7 @@ class Replayer:
         audit_silence: float = 5.0,
         max_mismatches: int = 100,
         prefetch: bool = True,
+        seek_margin: float = 5.0,
     ) -> None:
         self.symbols = None if symbols is None else {_key(s) for s in symbols}
         self.verify = verify
@@ -328,6 +332,7 @@ class Replayer:
         self.audit_silence_ns = int(audit_silence * 1e9)
         self.max_mismatches = max_mismatches
         self.prefetch = prefetch
+        self.seek_margin = seek_margin
         #: Sampling period (ns) of :meth:`items` (views instead of events), or None.
         self.sample_ns: int | None = None
         self.sample_levels: int | None = 20
@@ -440,17 +445,48 @@ class Replayer:
         r.counts = counts_of(sync)
 
     def _segments(self, run: Run) -> list[Path]:
+        """The run's segments from the last one that starts before the window (seek)."""
         segments = run.segments
-        if self.start_ns is None or len(segments) < 2:
+        if len(segments) < 2:
             return segments
-        # Seek: the last segment that starts at or before start_ns (each replays alone).
+        if self.start_ns is not None:
+            start, first_time = self.start_ns, self._first_wall
+        elif self.start_exchange_ms is not None:
+            start = self.start_exchange_ms - int(self.seek_margin * 1000)
+            first_time = self._first_exchange_ms
+        else:
+            return segments
+        # Each segment replays on its own: the last one that starts at or before the
+        # window's start is where the books are built from.
         chosen = 0
         for i, seg in enumerate(segments):
-            reader = SegmentReader(seg)
-            first = next(iter(reader), None)
-            if first is not None and first[1] <= self.start_ns:
+            first = first_time(seg)
+            if first is not None and first <= start:
                 chosen = i
         return segments[chosen:]
+
+    @staticmethod
+    def _first_wall(segment: Path) -> int | None:
+        first = next(iter(SegmentReader(segment)), None)
+        return None if first is None else first[1]
+
+    def _first_exchange_ms(self, segment: Path) -> int | None:
+        """The exchange time of the segment's first depth event that carries one."""
+        conns: dict[int, tuple[Venue, FrameParser, Any, str]] = {}
+        for kind, _, _, conn, payload in SegmentReader(segment):
+            if kind == "header":
+                conns = {info["c"]: self._conn(info) for info in payload.get("conns") or ()}
+            elif kind == "conn" and payload.get("state") == "new":
+                conns[payload["c"]] = self._conn(payload)
+            elif (kind == "F" or kind == "B") and conn in conns:
+                venue, parse, _, _ = conns[conn]  # type: ignore[index]
+                try:
+                    event = parse(payload, venue)
+                except MalformedEvent:
+                    continue
+                if event.event_time is not None:
+                    return event.event_time
+        return None
 
     def _run(self, run: Run, emit: bool, other_frames: bool) -> Iterator[ReplayItem]:
         report = self.report
