@@ -10,7 +10,11 @@
   BookManager keeps 4 spot + 4 futures books; rounds alternate without a Recorder, with
   one (a fresh one each round, its segment start timed apart), and with one whose own
   per-frame work runs on its Python reference; each round's process CPU (all threads:
-  the writer thread is counted) is divided by the frames received in it.
+  the writer thread is counted) is divided by the frames received in it. That difference
+  of two totals moves by several percent with the machine's other load, so the recorder's
+  own cost is also counted bottom-up: its writer thread's and checkpoint timer's CPU
+  (``Recorder.stats``) per frame recorded, plus the per-frame stamp on the loop (timed
+  alone over the same number of frames), over the live path's CPU without recording.
 - **replay**: a generated spot stream (``bench.streams``; ``--frames``) is written as a
   capture; interleaved rounds time ``replay(verify=True)`` of the capture (reading,
   decompressing, parsing, sequencing, applying) against the bare engine loop
@@ -102,6 +106,10 @@ async def _overhead(speed: float, symbols: int, rounds: int, seconds: float) -> 
         results: dict[str, list[float]] = {"off": [], "on": [], "on_python": []}
         fps: list[float] = []
         starts: list[float] = []
+        # The recorder's own CPU per frame: on the event loop (the stamp, the checkpoints)
+        # and on its writer thread (packing, compressing, writing).
+        own_loop: dict[str, list[float]] = {"on": [], "on_python": []}
+        own_writer: dict[str, list[float]] = {"on": [], "on_python": []}
         captured = 0
         async with market, manager:
             await manager.add_many("spot", names)
@@ -129,6 +137,11 @@ async def _overhead(speed: float, symbols: int, rounds: int, seconds: float) -> 
                 if recorder is not None:
                     recorder.close()  # the last flush is part of the round's cost
                     captured += recorder.stats["frames"]
+                    st = recorder.stats
+                    frames = max(st["frames"], 1)
+                    stamp_ns = _stamp_ns(tmp / f"s{n}", mode == "on")
+                    own_loop[mode].append((st["checkpoint_cpu_ns"] / frames + stamp_ns) / 1e3)
+                    own_writer[mode].append(st["writer_cpu_ns"] / frames / 1e3)
                 cpu1, wall1 = time.process_time(), time.perf_counter()
                 events = sum(b.depth_events for b in manager.books.values()) - events0
                 results[mode].append((cpu1 - cpu0) / max(events, 1) * 1e6)
@@ -140,6 +153,11 @@ async def _overhead(speed: float, symbols: int, rounds: int, seconds: float) -> 
             "cpu_us_per_frame_on": on,
             "ratio": on / off,
             "ratio_python": None if python is None else python / off,
+            "own_us": {
+                mode: (statistics.median(own_loop[mode]), statistics.median(own_writer[mode]))
+                for mode in own_loop
+                if own_loop[mode]
+            },
             "frames_per_s": statistics.median(fps),
             "segment_start_ms": statistics.median(starts) * 1e3,
             "rounds": rounds,
@@ -149,6 +167,23 @@ async def _overhead(speed: float, symbols: int, rounds: int, seconds: float) -> 
         proc.terminate()
         proc.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _stamp_ns(directory: Path, compiled: bool, n: int = 100_000) -> float:
+    """The recorder's per-frame work on the event loop (stamp and queue), ns per frame."""
+    with accel.path(compiled):
+        recorder = Recorder(directory)
+    conn = object()  # any hashable: the stamp only looks its index up
+    recorder._conns[conn] = 0  # indexed already, as every connection is after its first frame
+    stamp = recorder.on_frame
+    frame = b'{"topic":"depth_update","data":{}}'
+    t = time.process_time_ns()
+    for _ in range(n):
+        stamp(conn, frame)
+    ns = (time.process_time_ns() - t) / n
+    recorder._queue.clear()
+    shutil.rmtree(directory, ignore_errors=True)
+    return ns
 
 
 # -- replay speed and size ------------------------------------------------------------
@@ -422,6 +457,16 @@ def main(argv: list[str] | None = None) -> int:
             + f"; a segment's start {r['segment_start_ms']:.1f} ms CPU, once per segment",
             flush=True,
         )
+        off = r["cpu_us_per_frame_off"]
+        for mode, (on_loop, writer) in r["own_us"].items():
+            print(
+                f"capture overhead, bottom-up ({'compiled' if mode == 'on' else 'Python'} "
+                f"recorder): its own CPU {on_loop:.2f} us/frame on the event loop (stamp, "
+                f"checkpoints) + {writer:.2f} on its writer thread (pack, compress, write): "
+                f"the book path's thread {(off + on_loop) / off:.3f}, "
+                f"all threads {(off + on_loop + writer) / off:.3f}",
+                flush=True,
+            )
     if "replay" in args.what:
         replay_result = r = _replay_speed(args.frames, args.rounds)
         print(
