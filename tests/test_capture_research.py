@@ -4,6 +4,7 @@ Parquet, the plot, and replay_many on a process pool and on a Dask LocalCluster.
 from __future__ import annotations
 
 import asyncio
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -154,6 +155,43 @@ def test_plot(capture: Path, tmp_path: Path) -> None:
     out = tmp_path / "book.png"
     plot_book(samples["spot", "btc_usdt"], report.gaps, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20_000
+
+
+@pytest.mark.parametrize(
+    ("flag", "blocked", "extra", "name"),
+    [
+        ("--plot", "matplotlib", "plot", "book.png"),
+        ("--parquet", "pyarrow", "research", "books.parquet"),
+    ],
+)
+def test_a_missing_extra_or_folder_fails_before_the_replay(
+    capture: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    flag: str,
+    blocked: str,
+    extra: str,
+    name: str,
+) -> None:
+    from feeds.apps.cli import main
+
+    monkeypatch.setitem(sys.modules, blocked, None)  # import fails: as if not installed
+    assert main(["replay", str(capture), flag, str(tmp_path / name)]) == 2
+    out, err = capsys.readouterr()
+    assert (
+        err.strip()
+        == f"wexbook replay: error: this needs {blocked}: pip install 'wexbook[{extra}]'"
+    )
+    assert "replayed" not in out  # said before an hour of replay, not after
+    monkeypatch.delitem(sys.modules, blocked)
+    pytest.importorskip(blocked)
+    assert main(["replay", str(capture), flag, str(tmp_path / "no" / name)]) == 2
+    out, err = capsys.readouterr()
+    assert "no such directory" in err and "replayed" not in out
+    assert main(["replay", str(capture), flag, str(tmp_path / name)]) == 0
+    out, _ = capsys.readouterr()
+    assert "replayed" in out and (tmp_path / name).stat().st_size > 0
 
 
 def test_replay_many_on_an_executor(capture: Path, tmp_path: Path) -> None:

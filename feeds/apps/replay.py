@@ -182,8 +182,19 @@ def _audit_text(report: Any) -> str:
 
 
 def _research(args: argparse.Namespace, runs: Any, options: dict[str, Any]) -> int:
-    from feeds.capture.research import MissingExtra, sample_books
+    from feeds.capture.research import MissingExtra, require_extra, sample_books
 
+    # What would fail after the replay fails before it: a missing extra, a missing folder.
+    try:
+        if args.parquet:
+            require_extra("pyarrow", "research")
+        if args.plot:
+            require_extra("matplotlib", "plot")
+    except MissingExtra as exc:
+        return _fail(str(exc), 2)
+    for out in (args.parquet, args.plot):
+        if out and not Path(out).resolve().parent.is_dir():
+            return _fail(f"cannot write {out}: no such directory {Path(out).parent}", 2)
     try:
         samples, report = sample_books(runs, every_ms=args.every_ms, levels=args.levels, **options)
     except MissingExtra as exc:

@@ -25,7 +25,8 @@ class MissingExtra(ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
 
 
-def _need(module: str, extra: str) -> Any:
+def require_extra(module: str, extra: str) -> Any:
+    """Import ``module`` or raise :class:`MissingExtra` naming ``wexbook[extra]``."""
     import importlib
 
     try:
@@ -140,7 +141,7 @@ def to_dataframe(samples: BookSamples | dict[Key, BookSamples]) -> Any:
     """A pandas DataFrame: one row per sample (and book), columns ``time``, ``venue``,
     ``symbol``, ``live``, ``update_id``, ``mid``, ``spread``, ``bid_px_0``, ``bid_qty_0``...
     (needs ``wexbook[research]``)."""
-    pd = _need("pandas", "research")
+    pd = require_extra("pandas", "research")
     items = [samples] if isinstance(samples, BookSamples) else list(samples.values())
     frames = []
     for s in items:
@@ -165,7 +166,7 @@ def to_dataframe(samples: BookSamples | dict[Key, BookSamples]) -> Any:
 
 def to_parquet(samples: BookSamples | dict[Key, BookSamples], path: str | os.PathLike[str]) -> None:
     """Write :func:`to_dataframe` as Parquet (needs ``wexbook[research]``: pandas, pyarrow)."""
-    _need("pyarrow", "research")
+    require_extra("pyarrow", "research")
     to_dataframe(samples).to_parquet(path, index=False)
 
 
@@ -216,9 +217,9 @@ def plot_book(
     price bin within ``depth_bps`` basis points of the mid (default: the span of the
     sampled levels).
     """
-    matplotlib = _need("matplotlib", "plot")
+    matplotlib = require_extra("matplotlib", "plot")
     matplotlib.use("Agg")
-    plt = _need("matplotlib.pyplot", "plot")
+    plt = require_extra("matplotlib.pyplot", "plot")
     t = (samples.time_ns - samples.time_ns[0]) / 1e9 if len(samples.time_ns) else np.array([])
     fig, (ax_mid, ax_depth, ax_spread) = plt.subplots(
         3, 1, figsize=(11, 8), sharex=True, gridspec_kw={"height_ratios": [2, 2, 1]}
