@@ -123,3 +123,28 @@ def test_a_damaged_segment_replays_what_it_can_and_says_where(tmp_path: Path) ->
     replayed = _run("replay", str(out), "--verify")
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert "truncated tail at byte" in replayed.stdout
+
+
+def test_ctrl_c_of_a_replay_prints_what_was_replayed_and_exits_130(tmp_path: Path) -> None:
+    out = tmp_path / "cap"
+    done = _run("record", "--out", str(out), "--seconds", "3", "--speed", "3", "--no-faults")
+    assert done.returncode == 0, done.stdout + done.stderr
+    proc = subprocess.Popen(
+        [*CLI, "replay", str(out), "--realtime", "--verify"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A background shell starts children with SIGINT ignored; Python then installs no
+        # KeyboardInterrupt handler. Restore the default, as a terminal has it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        time.sleep(2.0)  # in the middle of the 3 s capture, replayed in real time
+        assert proc.poll() is None, "the real-time replay ended early"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stdout + stderr
+    assert stderr.strip().splitlines()[-1] == "wexbook replay: interrupted"
+    assert "Traceback" not in stderr and stdout.startswith("replayed 1 run(s)")

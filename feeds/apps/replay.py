@@ -154,7 +154,13 @@ def run(args: argparse.Namespace) -> int:
             options["start_ns"], options["stop_ns"] = start, stop
         if args.plot or args.parquet:
             return _research(args, runs, options)
-        report = Replayer(**options).run(runs)
+        replayer = Replayer(**options)
+        try:
+            report = replayer.run(runs)
+        except KeyboardInterrupt:  # Ctrl-C: what was replayed so far, then exit 130
+            print(replayer.report.summary())
+            print("wexbook replay: interrupted", file=sys.stderr)
+            return 130
     except CaptureError as exc:
         return _fail(str(exc), 2)
     except ValueError as exc:
