@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -41,3 +46,36 @@ def test_readme_python_examples_run(capsys) -> None:
     for block in blocks:
         exec(compile(block, str(README), "exec"), {"__name__": "readme"})
     assert "resyncing" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_readme_capture_tour_runs(tmp_path: Path) -> None:
+    """The record, replay and plot commands of "Replaying a capture", as written."""
+    pytest.importorskip("matplotlib")
+    section = README.read_text().split("**Replaying a capture.**", 1)[1].split("```python", 1)[0]
+    commands = [
+        line
+        for block in re.findall(r"```sh\n(.*?)```", section, re.S)
+        for line in block.strip().splitlines()
+    ]
+    assert [c.split()[1] for c in commands] == ["record", "replay", "replay"], commands
+    outputs = []
+    for command in commands:
+        argv = shlex.split(command)
+        assert argv[0] == "wexbook"
+        done = subprocess.run(
+            [sys.executable, "-m", "feeds.apps.cli", *argv[1:]],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-2000:])
+        outputs.append(done.stdout)
+    assert "recorded" in outputs[0] and "spot:btc_usdt" in outputs[0]
+    assert "mismatches: 0" in outputs[1] and "checkpoints matched: 0/" not in outputs[1]
+    assert "wrote book.png" in outputs[2]
+    png = tmp_path / "book.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    # The picture the README shows is in the repository.
+    assert (README.parent / "docs" / "replay-plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -203,6 +203,19 @@ def gap_table_text(gaps: list[GapRow]) -> str:
     return "\n".join(lines)
 
 
+#: The colour of each kind of not-live span of the gap audit (others: grey).
+_SPAN_COLORS = {
+    "gap": "tab:red",
+    "feed-down": "tab:purple",
+    "disconnected": "tab:orange",
+    "marked-stale": "tab:brown",
+    "crossed": "tab:pink",
+    "overflow": "tab:olive",
+    "malformed": "tab:cyan",
+    "silence": "tab:gray",
+}
+
+
 def plot_book(
     samples: BookSamples,
     gaps: list[GapRow],
@@ -224,10 +237,13 @@ def plot_book(
     fig, (ax_mid, ax_depth, ax_spread) = plt.subplots(
         3, 1, figsize=(11, 8), sharex=True, gridspec_kw={"height_ratios": [2, 2, 1]}
     )
-    mid = samples.mid
+    # A book that is not LIVE is not drawn: its last state is not the market's.
+    live = samples.live.astype(bool)
+    mid = np.where(live, samples.mid, np.nan)
     ax_mid.plot(t, mid, lw=0.8, color="black", label="mid")
     ax_mid.set_ylabel("mid")
-    ax_mid.set_title(f"{samples.venue}:{samples.symbol}: {len(t)} samples")
+    share = f", LIVE in {live.mean():.0%} of them" if len(t) else ""
+    ax_mid.set_title(f"{samples.venue}:{samples.symbol}: {len(t)} samples{share}")
     ax_mid.ticklabel_format(axis="y", useOffset=False, style="plain")
     # Depth heatmap: quantity per relative price bin.
     if depth_bps is None:
@@ -249,19 +265,24 @@ def plot_book(
             rel = (side[:, :, 0] - mid[:, None]) / mid[:, None] * 1e4
             qty = side[:, :, 1]
             idx = np.digitize(rel, edges) - 1
-            ok = (idx >= 0) & (idx < bins) & np.isfinite(qty)
+            ok = (idx >= 0) & (idx < bins) & np.isfinite(qty) & live[:, None]
             cols = np.broadcast_to(np.arange(len(t))[:, None], idx.shape)
             np.add.at(heat, (idx[ok], cols[ok]), qty[ok])
     if len(t) > 1:
-        ax_depth.imshow(
+        heat[:, ~live] = np.nan  # blank, not "no quantity"
+        image = ax_depth.imshow(
             np.log1p(heat),
             aspect="auto",
             origin="lower",
             cmap="viridis",
+            interpolation="nearest",
             extent=(t[0], t[-1], -depth_bps, depth_bps),
         )
-    ax_depth.set_ylabel("bps from mid")
-    ax_spread.plot(t, samples.spread, lw=0.8, color="tab:blue")
+        # The bar sits outside the panel, so the three panels keep one width.
+        bar = fig.colorbar(image, cax=ax_depth.inset_axes((1.01, 0.0, 0.015, 1.0)))
+        bar.set_label("log(1 + quantity)", fontsize=8)
+    ax_depth.set_ylabel("bps from mid (bids below)")
+    ax_spread.plot(t, np.where(live, samples.spread, np.nan), lw=0.8, color="tab:blue")
     ax_spread.set_ylabel("spread")
     ax_spread.set_xlabel("seconds from the first sample")
     t0 = samples.time_ns[0] if len(samples.time_ns) else 0
@@ -272,15 +293,19 @@ def plot_book(
             continue
         a = (g.start_ns - t0) / 1e9
         b = (g.end_ns - t0) / 1e9 if g.end_ns is not None else end
-        color = "tab:red" if g.symbol else "tab:orange"
+        color = _SPAN_COLORS.get(g.kind, "tab:gray")
         label = g.kind if g.kind not in marked else None
         marked.add(g.kind)
-        for ax in (ax_mid, ax_spread):
+        for ax in (ax_mid, ax_depth, ax_spread):
             ax.axvspan(
-                a, max(b, a + 0.02), color=color, alpha=0.25, label=label if ax is ax_mid else None
+                a,
+                max(b, a + 0.02),
+                color=color,
+                alpha=0.12 if ax is ax_depth else 0.25,
+                label=label if ax is ax_mid else None,
             )
-    if marked:
-        ax_mid.legend(loc="upper left", fontsize=7)
+    if marked:  # beside the panel, above the colour bar: it hides no data
+        ax_mid.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=7, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
