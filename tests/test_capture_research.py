@@ -176,15 +176,15 @@ def test_a_missing_extra_or_folder_fails_before_the_replay(
 ) -> None:
     from feeds.apps.cli import main
 
-    monkeypatch.setitem(sys.modules, blocked, None)  # import fails: as if not installed
-    assert main(["replay", str(capture), flag, str(tmp_path / name)]) == 2
+    with monkeypatch.context() as patch:  # restores the module (if imported) on exit
+        patch.setitem(sys.modules, blocked, None)  # import fails: as if not installed
+        assert main(["replay", str(capture), flag, str(tmp_path / name)]) == 2
     out, err = capsys.readouterr()
     assert (
         err.strip()
         == f"wexbook replay: error: this needs {blocked}: pip install 'wexbook[{extra}]'"
     )
     assert "replayed" not in out  # said before an hour of replay, not after
-    monkeypatch.delitem(sys.modules, blocked)
     pytest.importorskip(blocked)
     assert main(["replay", str(capture), flag, str(tmp_path / "no" / name)]) == 2
     out, err = capsys.readouterr()
