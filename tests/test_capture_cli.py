@@ -148,3 +148,34 @@ def test_ctrl_c_of_a_replay_prints_what_was_replayed_and_exits_130(tmp_path: Pat
     assert proc.returncode == 130, stdout + stderr
     assert stderr.strip().splitlines()[-1] == "wexbook replay: interrupted"
     assert "Traceback" not in stderr and stdout.startswith("replayed 1 run(s)")
+
+
+def test_a_closed_pipe_is_exit_141_without_a_traceback(tmp_path: Path) -> None:
+    """`wexbook replay cap/ --audit | head -1`: the reader leaves before the output ends."""
+    out = tmp_path / "cap"
+    done = _run("record", "--out", str(out), "--seconds", "1.5", "--speed", "3", "--no-faults")
+    assert done.returncode == 0, done.stdout + done.stderr
+    # stdout is a pipe whose reader is gone (deterministic, unlike a real `head`).
+    script = (
+        "import os, sys\n"
+        "r, w = os.pipe(); os.close(r); os.dup2(w, 1)\n"
+        "from feeds.apps.cli import main\n"
+        f"code = main(['replay', {str(out)!r}, '--audit'])\n"
+        "print('exit', code, file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 141, done.stderr
+    assert done.stderr.strip() == "exit 141"  # nothing else: no traceback, no flush error
+
+
+def test_a_replay_without_verify_says_it_did_not_verify(tmp_path: Path) -> None:
+    out = tmp_path / "cap"
+    done = _run("record", "--out", str(out), "--seconds", "1.5", "--speed", "3", "--no-faults")
+    assert done.returncode == 0, done.stdout + done.stderr
+    plain, verified = _run("replay", str(out)), _run("replay", str(out), "--verify")
+    assert plain.returncode == 0 and verified.returncode == 0, plain.stderr + verified.stderr
+    assert plain.stdout.splitlines()[-1].startswith("not verified:")
+    assert "checkpoints 0/0" not in plain.stdout and "matched" not in plain.stdout
+    last = verified.stdout.splitlines()[-1]
+    assert last.startswith("checkpoints matched:") and "matched: 0/" not in last

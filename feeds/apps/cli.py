@@ -34,6 +34,7 @@ Today's rows: ``demo`` (:mod:`feeds.apps.demo`, and ``demo --offline``:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -122,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `wexbook replay cap/ --audit | head`: the reader left
+        # Python flushes stdout again at exit; point it at /dev/null so that is quiet too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool stopped by the pipe
 
 
 if __name__ == "__main__":

@@ -166,6 +166,8 @@ class ReplayReport:
     start_ns: int | None = None
     end_ns: int | None = None
     seconds: float = 0.0  #: wall-clock time the replay took
+    #: Whether checkpoints and decisions were compared (``Replayer(verify=...)``).
+    verified: bool = True
 
     @property
     def checkpoints(self) -> int:
@@ -203,17 +205,25 @@ class ReplayReport:
             f"in {self.seconds:.2f} s ({rate:,.0f} frames/s)",
         ]
         for (venue, symbol), b in sorted(self.books.items()):
+            checked = (
+                f"checkpoints {b.checkpoints_matched}/{b.checkpoints}, "
+                f"decisions {b.decisions_matched}/{b.decisions}, "
+                if self.verified
+                else ""
+            )
             lines.append(
                 f"  {venue}:{symbol}: {b.events} events, {b.counts.get('applied', 0)} applied, "
-                f"gaps {b.gaps}, resyncs {b.resyncs}, checkpoints {b.checkpoints_matched}/"
-                f"{b.checkpoints}, decisions {b.decisions_matched}/{b.decisions}, "
+                f"gaps {b.gaps}, resyncs {b.resyncs}, {checked}"
                 f"final {b.state} at {b.update_id} (generation {b.generation})"
             )
-        lines.append(
-            f"checkpoints matched: {self.checkpoints_matched}/{self.checkpoints}, "
-            f"decisions matched: {self.decisions_matched}/{self.decisions}, "
-            f"mismatches: {self.mismatch_count}"
-        )
+        if self.verified:
+            lines.append(
+                f"checkpoints matched: {self.checkpoints_matched}/{self.checkpoints}, "
+                f"decisions matched: {self.decisions_matched}/{self.decisions}, "
+                f"mismatches: {self.mismatch_count}"
+            )
+        else:
+            lines.append("not verified: checkpoints and decisions not compared (--verify does)")
         if self.first_mismatch is not None:
             lines.append(f"first mismatch: {self.first_mismatch}")
         for problem in self.problems:
@@ -338,7 +348,7 @@ class Replayer:
         self.sample_levels: int | None = 20
         #: False: sampled items carry no view (``event`` None): read ``item.sync`` at once.
         self.sample_views = True
-        self.report = ReplayReport()
+        self.report = ReplayReport(verified=verify)
 
     # -- per-book observer and samples ---------------------------------------------------
 
