@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from feeds.capture import open_capture
 from feeds.capture.format import SUFFIX
 
@@ -17,6 +19,15 @@ CLI = [sys.executable, "-m", "feeds.apps.cli"]
 
 def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def short_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3 s recording of the simulator without faults (read, never changed, by its users)."""
+    out = tmp_path_factory.mktemp("short") / "cap"
+    done = _run("record", "--out", str(out), "--seconds", "3", "--speed", "3", "--no-faults")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
 
 
 def test_kill_9_then_replay_verifies_every_checkpoint(tmp_path: Path) -> None:
@@ -125,10 +136,8 @@ def test_a_damaged_segment_replays_what_it_can_and_says_where(tmp_path: Path) ->
     assert "truncated tail at byte" in replayed.stdout
 
 
-def test_ctrl_c_of_a_replay_prints_what_was_replayed_and_exits_130(tmp_path: Path) -> None:
-    out = tmp_path / "cap"
-    done = _run("record", "--out", str(out), "--seconds", "3", "--speed", "3", "--no-faults")
-    assert done.returncode == 0, done.stdout + done.stderr
+def test_ctrl_c_of_a_replay_prints_what_was_replayed_and_exits_130(short_capture: Path) -> None:
+    out = short_capture
     proc = subprocess.Popen(
         [*CLI, "replay", str(out), "--realtime", "--verify"],
         stdout=subprocess.PIPE,
@@ -150,11 +159,9 @@ def test_ctrl_c_of_a_replay_prints_what_was_replayed_and_exits_130(tmp_path: Pat
     assert "Traceback" not in stderr and stdout.startswith("replayed 1 run(s)")
 
 
-def test_a_closed_pipe_is_exit_141_without_a_traceback(tmp_path: Path) -> None:
+def test_a_closed_pipe_is_exit_141_without_a_traceback(short_capture: Path) -> None:
     """`wexbook replay cap/ --audit | head -1`: the reader leaves before the output ends."""
-    out = tmp_path / "cap"
-    done = _run("record", "--out", str(out), "--seconds", "1.5", "--speed", "3", "--no-faults")
-    assert done.returncode == 0, done.stdout + done.stderr
+    out = short_capture
     # stdout is a pipe whose reader is gone (deterministic, unlike a real `head`).
     script = (
         "import os, sys\n"
@@ -169,10 +176,8 @@ def test_a_closed_pipe_is_exit_141_without_a_traceback(tmp_path: Path) -> None:
     assert done.stderr.strip() == "exit 141"  # nothing else: no traceback, no flush error
 
 
-def test_a_replay_without_verify_says_it_did_not_verify(tmp_path: Path) -> None:
-    out = tmp_path / "cap"
-    done = _run("record", "--out", str(out), "--seconds", "1.5", "--speed", "3", "--no-faults")
-    assert done.returncode == 0, done.stdout + done.stderr
+def test_a_replay_without_verify_says_it_did_not_verify(short_capture: Path) -> None:
+    out = short_capture
     plain, verified = _run("replay", str(out)), _run("replay", str(out), "--verify")
     assert plain.returncode == 0 and verified.returncode == 0, plain.stderr + verified.stderr
     assert plain.stdout.splitlines()[-1].startswith("not verified:")
