@@ -46,6 +46,7 @@ from pathlib import Path
 import orjson
 
 from bench.runners import loop_engine, setup_engine
+from bench.simproc import start_simulator
 from bench.streams import bench_stream
 from feeds.capture import Recorder, SegmentReader, open_capture, replay
 from feeds.capture.format import SUFFIX
@@ -60,40 +61,9 @@ REALDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "realdata"
 # -- overhead --------------------------------------------------------------------------
 
 
-def _start_sim(speed: float, names: list[str], seconds: float) -> tuple[subprocess.Popen, dict]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "feeds.apps.cli",
-            "sim",
-            "--speed",
-            str(speed),
-            "--spot",
-            *names,
-            "--futures",
-            *names,
-            "--seconds",
-            str(seconds),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    urls: dict[str, str] = {}
-    assert proc.stdout is not None
-    while len(urls) < 4:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError("simulator exited early")
-        key, _, url = line.rpartition(" ")
-        if url.strip().startswith(("ws://", "http://")):
-            urls[key.strip()] = url.strip()
-    return proc, urls
-
-
 async def _overhead(speed: float, symbols: int, rounds: int, seconds: float) -> dict:
     names = [f"s{n}_usdt" for n in range(symbols)]
-    proc, urls = _start_sim(speed, names, rounds * 2 * seconds + 60)
+    proc, urls = start_simulator(speed, names, rounds * 2 * seconds + 60)
     tmp = Path(tempfile.mkdtemp(prefix="wexbook-bench-"))
     try:
         market = MarketClient(urls["spot REST"], urls["futures REST"])

@@ -17,42 +17,17 @@ import asyncio
 import contextlib
 import statistics
 import subprocess
-import sys
 import time
 
+from bench.simproc import start_simulator
 from feeds.manager import BookManager
 from feeds.rest import MarketClient
 
 
 async def measure(speed: float, symbols: int, seconds: float) -> dict[str, float]:
     names = [f"s{n}_usdt" for n in range(symbols)]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "feeds.apps.cli",
-            "sim",
-            "--speed",
-            str(speed),
-            "--spot",
-            *names,
-            "--futures",
-            *names,
-            "--seconds",
-            str(seconds + 30),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    proc, urls = start_simulator(speed, names, seconds + 30)
     try:
-        urls = {}
-        assert proc.stdout is not None
-        while len(urls) < 4:
-            line = proc.stdout.readline()
-            if not line:
-                raise RuntimeError("simulator exited early")
-            key, _, url = line.rpartition(" ")
-            urls[key.strip()] = url.strip()
         market = MarketClient(urls["spot REST"], urls["futures REST"])
         manager = BookManager(
             spot_ws_url=urls["spot websocket"],
