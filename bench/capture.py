@@ -107,15 +107,16 @@ async def _overhead(speed: float, symbols: int, rounds: int, seconds: float) -> 
                 if recorder is not None:
                     recorder.close()  # the last flush is part of the round's cost
                     captured += recorder.stats["frames"]
+                cpu1, wall1 = time.process_time(), time.perf_counter()
+                events = sum(b.depth_events for b in manager.books.values()) - events0
+                results[mode].append((cpu1 - cpu0) / max(events, 1) * 1e6)
+                fps.append(events / (wall1 - wall0))
+                if recorder is not None:  # after the round's clock: the stamp is timed alone
                     st = recorder.stats
                     frames = max(st["frames"], 1)
                     stamp_ns = _stamp_ns(tmp / f"s{n}", mode == "on")
                     own_loop[mode].append((st["checkpoint_cpu_ns"] / frames + stamp_ns) / 1e3)
                     own_writer[mode].append(st["writer_cpu_ns"] / frames / 1e3)
-                cpu1, wall1 = time.process_time(), time.perf_counter()
-                events = sum(b.depth_events for b in manager.books.values()) - events0
-                results[mode].append((cpu1 - cpu0) / max(events, 1) * 1e6)
-                fps.append(events / (wall1 - wall0))
         off, on = statistics.median(results["off"]), statistics.median(results["on"])
         python = statistics.median(results["on_python"]) if results["on_python"] else None
         return {
