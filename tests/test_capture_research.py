@@ -162,6 +162,7 @@ def test_plot(capture: Path, tmp_path: Path) -> None:
     [
         ("--plot", "matplotlib", "plot", "book.png"),
         ("--parquet", "pyarrow", "research", "books.parquet"),
+        ("--parquet", "pandas", "research", "books.parquet"),
     ],
 )
 def test_a_missing_extra_or_folder_fails_before_the_replay(

@@ -188,14 +188,14 @@ def _audit_text(report: Any) -> str:
 
 
 def _research(args: argparse.Namespace, runs: Any, options: dict[str, Any]) -> int:
-    from feeds.capture.research import MissingExtra, require_extra, sample_books
+    from feeds.capture.research import MissingExtra, require_output, sample_books
 
     # What would fail after the replay fails before it: a missing extra, a missing folder.
     try:
         if args.parquet:
-            require_extra("pyarrow", "research")
+            require_output("parquet")
         if args.plot:
-            require_extra("matplotlib", "plot")
+            require_output("plot")
     except MissingExtra as exc:
         return _fail(str(exc), 2)
     for out in (args.parquet, args.plot):

@@ -37,6 +37,21 @@ def require_extra(module: str, extra: str) -> Any:
         ) from None
 
 
+#: The optional modules each output needs, and the extra that installs them.
+OUTPUT_NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "dataframe": (("pandas", "research"),),
+    "parquet": (("pandas", "research"), ("pyarrow", "research")),
+    "plot": (("matplotlib", "plot"),),
+}
+
+
+def require_output(output: str) -> None:
+    """Raise :class:`MissingExtra` unless everything ``output`` needs is installed
+    (``"dataframe"``, ``"parquet"`` or ``"plot"``: see :data:`OUTPUT_NEEDS`)."""
+    for module, extra in OUTPUT_NEEDS[output]:
+        require_extra(module, extra)
+
+
 @dataclass(slots=True)
 class BookSamples:
     """One book sampled on a regular grid of receive times."""
@@ -166,7 +181,7 @@ def to_dataframe(samples: BookSamples | dict[Key, BookSamples]) -> Any:
 
 def to_parquet(samples: BookSamples | dict[Key, BookSamples], path: str | os.PathLike[str]) -> None:
     """Write :func:`to_dataframe` as Parquet (needs ``wexbook[research]``: pandas, pyarrow)."""
-    require_extra("pyarrow", "research")
+    require_output("parquet")
     to_dataframe(samples).to_parquet(path, index=False)
 
 
