@@ -27,8 +27,9 @@ Give every option a ``help=``; ``tests/test_cli.py`` checks that every subcomman
 options have one, and runs each command's bad-usage cases.
 
 Today's rows: ``demo`` (:mod:`feeds.apps.demo`, and ``demo --offline``:
-:mod:`feeds.apps.offline`), ``watch`` (:mod:`feeds.apps.watch`), ``sim`` and
-``sim-fault`` (:mod:`feeds.apps.sim`).
+:mod:`feeds.apps.offline`), ``watch`` (:mod:`feeds.apps.watch`), ``record``
+(:mod:`feeds.apps.record`), ``replay`` (:mod:`feeds.apps.replay`), ``import``
+(:mod:`feeds.apps.importcmd`), ``sim`` and ``sim-fault`` (:mod:`feeds.apps.sim`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from feeds.apps import demo, record, replay, sim, watch
+from feeds.apps import demo, importcmd, record, replay, sim, watch
 from feeds.apps.args import HelpFormatter, Parser, Problem, UsageError
 
 
@@ -60,6 +61,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("sim", sim.HELP, sim.add_arguments, sim.run, sim.DESCRIPTION),
     Command("record", record.HELP, record.add_arguments, record.run, record.DESCRIPTION),
     Command("replay", replay.HELP, replay.add_arguments, replay.run, replay.DESCRIPTION),
+    Command(
+        "import", importcmd.HELP, importcmd.add_arguments, importcmd.run, importcmd.DESCRIPTION
+    ),
     Command(
         "sim-fault", sim.FAULT_HELP, sim.add_fault_arguments, sim.run_fault, sim.FAULT_DESCRIPTION
     ),
