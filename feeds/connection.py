@@ -1,9 +1,23 @@
 """One websocket connection to a WEX market stream: a thin asyncio layer over FeedProtocol.
 
 :class:`Connection` connects (permessage-deflate on), restores every
-subscription, sends the text ``ping`` on :class:`~feeds.protocol.FeedProtocol`'s
-schedule, drops the socket when the protocol says it is dead, and reconnects
-with capped, jittered exponential backoff until :meth:`Connection.close`.
+subscription, sends the text ``ping`` at once and then on
+:class:`~feeds.protocol.FeedProtocol`'s schedule (every second by default), and
+reconnects with capped, jittered exponential backoff until :meth:`Connection.close`.
+
+A link that goes silent (nothing received for ``dead_after`` s, or a ping
+unanswered for ``pong_timeout`` s: 2 s each by default) is reported
+``"disconnected"`` at once, with :attr:`Connection.last_error` saying it went
+silent, and its socket is aborted (no closing handshake with a peer that does
+not answer), so its books leave LIVE within about 2 s of the silence.
+
+Backoff: the delay doubles (from ``backoff_base``, 0.25 s, jittered down to
+half, capped at ``backoff_max``, 2 s) with every connection that failed or
+closed before it carried a single push; only a connection that delivered a
+push resets it. A server that accepts every handshake and drops it at once (a
+reconnect storm) therefore sees a doubling backoff (6 handshakes in 4 s, 8 in
+8 s), not a retry every quarter second, and the cap keeps recovery within about
+2 s of the storm's end (at most about 60 attempts a minute in a long outage).
 Everything received goes to one callback, ``on_message(received)``, as the
 protocol's typed objects (bad frames too: they are counted, and logged through
 a :class:`~feeds.logthrottle.LogThrottle`, so a flood gives one line per 10 s);
@@ -33,7 +47,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from orderbook import Venue
 
 from .logthrottle import LogThrottle
-from .protocol import BadFrame, FeedProtocol, Received
+from .protocol import PONG_TIMEOUT, BadFrame, FeedProtocol, Received
 
 log = logging.getLogger("wexbook.connection")
 
@@ -50,10 +64,11 @@ class Connection:
         on_state: Callable[[str], None] | None = None,
         ping_interval: float | None = None,
         dead_after: float | None = None,
-        pong_timeout: float = 10.0,
+        pong_timeout: float = PONG_TIMEOUT,
         backoff_base: float = 0.25,
-        backoff_max: float = 15.0,
+        backoff_max: float = 2.0,
         open_timeout: float = 10.0,
+        close_timeout: float = 2.0,
         max_size: int = 4 * 2**20,  # largest message accepted; beyond it: close 1009, reconnect
         rng: random.Random | None = None,
         tap: Any = None,
@@ -78,10 +93,17 @@ class Connection:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.open_timeout = open_timeout
+        #: Seconds a closing handshake may take before the socket is dropped.
+        self.close_timeout = close_timeout
         self.max_size = max_size
         self.rng = rng or random.Random()
         self.connects = 0
         self.disconnects = 0
+        #: Connections that closed or failed before carrying a push, in a row (the backoff's
+        #: exponent); 0 once a connection carried one.
+        self.failures = 0
+        #: Times a link was dropped because it went silent.
+        self.silent_drops = 0
         #: Size of the frames received (characters of text frames, bytes of binary ones).
         self.bytes_received = 0
         self.last_error: str | None = None
@@ -89,6 +111,7 @@ class Connection:
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self._ws: ClientConnection | None = None
+        self._down_reported = False  # "disconnected" already said for the current socket
         self._closed = False
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
@@ -151,50 +174,61 @@ class Connection:
             self.on_state(state)
 
     async def _run(self) -> None:
-        failures = 0
+        proto = self.protocol
         while not self._closed:
+            pushes = proto.counts["pushes"]
             try:
                 async with connect(
                     self.url,
                     compression="deflate",
                     ping_interval=None,  # WEX heartbeats are text pings, sent below
                     open_timeout=self.open_timeout,
+                    close_timeout=self.close_timeout,
                     max_size=self.max_size,
                     proxy=None,
                 ) as ws:
                     self._ws = ws
+                    self._down_reported = False
                     self.connects += 1
-                    failures = 0
                     now = self._now()
-                    self.protocol.last_heard = now
-                    self.protocol.ping_outstanding_since = None
-                    self.protocol.last_ping = now
-                    for text in self.protocol.resubscribe():
+                    proto.on_connected(now)
+                    for text in proto.resubscribe():
                         if self.tap is not None:
                             self.tap.on_send(self, text)
                         await ws.send(text)
+                    await ws.send(proto.ping(now))  # the link proves itself within a round trip
                     self.connected.set()
                     self._set_state("connected")
                     await self._serve(ws)
             except (OSError, websockets.WebSocketException, TimeoutError) as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("%s connection to %s failed: %s", self.venue, self.url, exc)
+                if not self._down_reported:  # a silent link keeps its own reason
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    log.warning("%s connection to %s failed: %s", self.venue, self.url, exc)
             except Exception as exc:  # a bug downstream must not end the feed for good
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                self.protocol.counts["handler_errors"] += 1
+                proto.counts["handler_errors"] += 1
                 log.exception("%s message handling failed; reconnecting", self.venue)
             finally:
                 if self._ws is not None:
                     self.close_code = self._ws.close_code
                     self.close_reason = self._ws.close_reason
+                    self._report_down()
                     self._ws = None
-                    self.disconnects += 1
-                    self.connected.clear()
-                    self._set_state("disconnected")
             if self._closed:
                 break
-            failures += 1
-            await asyncio.sleep(self._backoff(failures))
+            # Only a connection that carried a push was a success: accepted-then-dropped
+            # handshakes (a reconnect storm) count as failures and the backoff keeps growing.
+            self.failures = 0 if proto.counts["pushes"] > pushes else self.failures + 1
+            await asyncio.sleep(self._backoff(self.failures))
+
+    def _report_down(self) -> None:
+        """Say ``"disconnected"`` once for the current socket."""
+        if self._down_reported:
+            return
+        self._down_reported = True
+        self.disconnects += 1
+        self.connected.clear()
+        self._set_state("disconnected")
 
     async def _serve(self, ws: ClientConnection) -> None:
         heartbeat = asyncio.create_task(self._heartbeat(ws))
@@ -222,27 +256,42 @@ class Connection:
 
     async def _heartbeat(self, ws: ClientConnection) -> None:
         proto = self.protocol
-        tick = min(1.0, proto.ping_interval / 4, proto.pong_timeout / 4)
+        tick = min(0.25, proto.ping_interval / 4, proto.pong_timeout / 4, proto.dead_after / 4)
         while True:
             await asyncio.sleep(tick)
             self.log_throttle.flush()
-            now = self._now()
-            if proto.is_dead(now):
-                self.last_error = "heartbeat: no pong or no data in time"
-                log.warning("%s connection to %s is silent; reconnecting", self.venue, self.url)
-                await ws.close(code=1001, reason="heartbeat timeout")
+            reason = proto.death(self._now())
+            if reason is not None:
+                # Frames that arrived while this loop was busy are read before the verdict.
+                for _ in range(3):
+                    await asyncio.sleep(0)
+                reason = proto.death(self._now())
+            if reason is not None:
+                self._link_silent(ws, reason)
                 return
+            now = self._now()
             if proto.ping_due(now):
                 try:
                     await ws.send(proto.ping(now))
                 except websockets.ConnectionClosed:
                     return
 
+    def _link_silent(self, ws: ClientConnection, reason: str) -> None:
+        """The peer stopped talking: out of service at once, then drop the socket."""
+        self.silent_drops += 1
+        self.last_error = reason
+        log.warning("%s connection to %s: %s; reconnecting", self.venue, self.url, reason)
+        self._report_down()  # the books leave LIVE now, not after a closing handshake
+        transport = ws.transport
+        if transport is not None:
+            transport.abort()
+
     def stats(self) -> dict[str, Any]:
         """Connection counters and the protocol's counts."""
         return {
             "connects": self.connects,
             "disconnects": self.disconnects,
+            "silent_drops": self.silent_drops,
             "last_error": self.last_error,
             **self.protocol.counts,
         }

@@ -10,10 +10,18 @@ duplicates, 429s honoured), and lets the core's sequencing decide. On a gap
 only that symbol resyncs, buffering while its snapshot is in flight; the new
 book is swapped in at once; other symbols are untouched.
 
-- When a connection drops, every book on it leaves LIVE at once
+- When a connection drops, or goes silent (nothing received for 2 s, see
+  :class:`~feeds.connection.Connection`), every book on it leaves LIVE at once
   (``DISCONNECTED``, with the connection's error as the reason: nothing can
   keep it current); after the reconnect every book of that connection
   resyncs, and the scheduler's budget staggers their snapshot requests.
+- A link must show itself alive before a snapshot is used over it. After a
+  (re)connect, snapshots are requested only once the new connection carried a
+  push or answered a ping (a server that acknowledges and drops every
+  connection costs no snapshots); and a snapshot that arrives before anything
+  was received since it was requested is held until the link speaks (it is
+  used then, in order) or dropped with the link: a book never goes LIVE over
+  a link that went silent while its snapshot was in flight.
 - A LIVE book that applies no ``depth_update`` for ``stale_intervals`` times
   its push interval (100 ms spot, the chosen futures interval; default 100x,
   so 10 s on spot), or for ``stale_after`` seconds if given, while its
@@ -142,6 +150,10 @@ class ManagedBook:
     pending_check: tuple[int, tuple[Any, ...], tuple[Any, ...]] | None = None
     integrity_misses: int = 0  #: consecutive integrity mismatches
     last_snapshot_error: str | None = None  #: why the last snapshot could not be used
+    #: ``protocol.heard`` of the book's connection when its snapshot was requested.
+    requested_heard: int = 0
+    #: A snapshot that arrived before the link spoke again since its request.
+    held_snapshot: DepthSnapshot | None = None
     counts: Counter[str] = field(default_factory=Counter)
 
 
@@ -191,6 +203,10 @@ class BookManager:
         self.connections: dict[Venue, Connection] = {}
         self.schedulers: dict[Venue, SnapshotScheduler] = {}
         self.counts: Counter[str] = Counter()
+        #: Per venue: books holding a snapshot until their link speaks again.
+        self._held: dict[Venue, list[ManagedBook]] = {Venue.SPOT: [], Venue.FUTURES: []}
+        #: Per venue: True while a new connection has not yet carried a push or a pong.
+        self._unproven: dict[Venue, bool] = {Venue.SPOT: False, Venue.FUTURES: False}
         self._queues: list[asyncio.Queue[BookEvent | Push]] = []
         self._callbacks: list[Callable[[BookEvent | Push], None]] = []
         self._watchdog: asyncio.Task[None] | None = None
@@ -397,6 +413,15 @@ class BookManager:
         return loop.time()
 
     def _on_message(self, venue: Venue, received: Received) -> None:
+        self._handle(venue, received)
+        if self._held[venue]:
+            # The link spoke: the snapshots held for it are used now, after this frame
+            # (the order a capture records them in).
+            self._release_held(venue)
+        if self._unproven[venue] and isinstance(received, Push | Pong):
+            self._proven(venue)
+
+    def _handle(self, venue: Venue, received: Received) -> None:
         if isinstance(received, Push):
             data = received.data
             if isinstance(data, DepthUpdate):
@@ -478,7 +503,10 @@ class BookManager:
 
     def _on_subscribed(self, venue: Venue, ack: Ack) -> None:
         # The stream is flowing (or about to): fetch the snapshots now, even for a
-        # quiet symbol whose first event may be long in coming.
+        # quiet symbol whose first event may be long in coming; but on a new connection
+        # only once it carried a push or a pong (see _proven).
+        if self._unproven[venue]:
+            return
         by_subscription = {b.subscription: b for b in self.books.values() if b.venue is venue}
         for param in ack.params:
             book = by_subscription.get(param)
@@ -519,9 +547,12 @@ class BookManager:
                     book.counts["feed_down"] += 1
                     book.live_since = None
                     down += 1
+            self._drop_held(venue, reason)
             if down and not self._closing:
                 log.warning("%s feed down, %d books out of LIVE: %s", venue.value, down, reason)
-        elif state == "connected" and conn.connects > 1:
+        elif state == "connected":
+            self._unproven[venue] = True
+        if state == "connected" and conn.connects > 1:
             # Everything on this connection may have missed events: resync all of it.
             for book in self.books.values():
                 if book.venue is venue and book.sync.state is not SyncState.CLOSED:
@@ -534,20 +565,22 @@ class BookManager:
     def _fetch_snapshot(self, book: ManagedBook) -> None:
         book.fetching = True
         book.counts["snapshot_requests"] += 1
+        conn = self.connections.get(book.venue)
+        book.requested_heard = conn.protocol.heard if conn is not None else 0
         if self.tap is not None:
             self.tap.on_snapshot_request(book)
         future = self.schedulers[book.venue].request((book.venue, book.symbol))
         future.add_done_callback(lambda f, b=book: self._on_snapshot(b, f))
 
     def _on_snapshot(self, book: ManagedBook, future: asyncio.Future[DepthSnapshot]) -> None:
-        book.fetching = False
         if future.cancelled():
+            book.fetching = False
             return
         exc = future.exception()
-        loop = self._loop or asyncio.get_running_loop()
-        if self.tap is not None:
-            self.tap.on_snapshot(book, None if exc else future.result(), exc)
         if exc is not None:
+            book.fetching = False
+            if self.tap is not None:
+                self.tap.on_snapshot(book, None, exc)
             book.counts["snapshot_failures"] += 1
             book.last_snapshot_error = f"{type(exc).__name__}: {exc}"
             self.log_throttle.warning(
@@ -558,10 +591,49 @@ class BookManager:
                 exc,
             )
             # Try again later; the scheduler already retried with backoff.
-            loop.call_later(1.0, self._retry_snapshot, book)
+            (self._loop or asyncio.get_running_loop()).call_later(1.0, self._retry_snapshot, book)
             return
+        snapshot = future.result()
+        conn = self.connections.get(book.venue)
+        if conn is not None and conn.protocol.heard <= book.requested_heard:
+            # Nothing received since the request: the link may have died while the
+            # snapshot was in flight. Hold it (still "fetching") until the link speaks.
+            book.held_snapshot = snapshot
+            book.counts["snapshots_held"] += 1
+            self._held[book.venue].append(book)
+            return
+        self._use_snapshot(book, snapshot)
+
+    def _release_held(self, venue: Venue) -> None:
+        held, self._held[venue] = self._held[venue], []
+        for book in held:
+            snapshot, book.held_snapshot = book.held_snapshot, None
+            if snapshot is not None:
+                self._use_snapshot(book, snapshot)
+
+    def _drop_held(self, venue: Venue, reason: str) -> None:
+        held, self._held[venue] = self._held[venue], []
+        for book in held:
+            book.held_snapshot = None
+            book.fetching = False
+            book.counts["snapshots_dropped_silent"] += 1
+            if self.tap is not None:
+                self.tap.on_snapshot(book, None, ConnectionError(f"not used: {reason}"))
+
+    def _proven(self, venue: Venue) -> None:
+        """A new connection carried a push or a pong: fetch the snapshots it waited for."""
+        self._unproven[venue] = False
+        for book in list(self.books.values()):
+            if book.venue is venue and book.sync.snapshot_wanted and not book.fetching:
+                self._fetch_snapshot(book)
+
+    def _use_snapshot(self, book: ManagedBook, snapshot: DepthSnapshot) -> None:
+        book.fetching = False
+        loop = self._loop or asyncio.get_running_loop()
+        if self.tap is not None:
+            self.tap.on_snapshot(book, snapshot, None)
         with book.lock:
-            decision = book.sync.on_snapshot(future.result())
+            decision = book.sync.on_snapshot(snapshot)
         book.counts[f"snapshot_{decision.value}"] += 1
         if decision is Decision.WRONG_SYMBOL or decision is Decision.MALFORMED:
             # The server answered with something unusable: ask again, but not at once.

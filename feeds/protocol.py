@@ -12,10 +12,19 @@ stays thin and the protocol is tested without a network:
   (malformed frame or unknown topic, counted, with its raw text); it never
   raises for bad input.
 - Heartbeat: :meth:`ping_due` says when to send the text ``ping`` (every
-  third of the venue's window: the server closes a connection that sent no
-  ping for 60 s on spot, 30 s on futures); :meth:`is_dead` says when the
-  connection must be dropped (a ``ping`` unanswered for ``pong_timeout`` s,
-  or nothing at all heard for ``dead_after`` s).
+  ``ping_interval``, :data:`PING_INTERVAL` = 1 s by default: four bytes a
+  second, nothing next to the frame rate, and far inside the server's window,
+  which closes a connection that sent no ping for 60 s on spot, 30 s on
+  futures); :meth:`death` says when, and why, the connection must be dropped:
+  nothing at all received for ``dead_after`` s (:data:`SILENCE_TIMEOUT`, 2 s:
+  a live link answers every ping within a round trip, so two seconds of
+  silence means the peer stopped talking even on a quiet market), or a
+  ``ping`` unanswered for ``pong_timeout`` s (:data:`PONG_TIMEOUT`, 2 s).
+  So a link that goes silent is known dead within about 2 s (the asyncio
+  layer checks four times a second), not after the 10 s no-update watchdog.
+- :attr:`FeedProtocol.heard` counts everything received: the owner compares
+  it before and after a REST request to know whether the link showed itself
+  alive in between.
 """
 
 from __future__ import annotations
@@ -34,6 +43,12 @@ from .topics import Push, UnknownTopic, parse_push
 
 #: Seconds without a ping after which the server closes the connection (API document).
 SERVER_PING_WINDOW = {Venue.SPOT: 60.0, Venue.FUTURES: 30.0}
+#: Default seconds between two text pings.
+PING_INTERVAL = 1.0
+#: Default seconds of complete silence (nothing received) after which a link is dead.
+SILENCE_TIMEOUT = 2.0
+#: Default seconds a ping may stay unanswered before the link is dead.
+PONG_TIMEOUT = 2.0
 SPOT_PUBLIC_URL = "wss://stream.wexex.io/public"
 FUTURES_MARKET_URL = "wss://fstream.wexex.io/ws/market"
 
@@ -76,7 +91,7 @@ class FeedProtocol:
         *,
         ping_interval: float | None = None,
         dead_after: float | None = None,
-        pong_timeout: float = 10.0,
+        pong_timeout: float = PONG_TIMEOUT,
         now: float = 0.0,
         parse: Callable[[str | bytes, Venue], Push] = parse_push,
         request_fields: dict[str, Any] | None = None,
@@ -87,8 +102,12 @@ class FeedProtocol:
         #: Extra fields of every (un)subscribe request (the spot private ``listenKey``).
         self.request_fields = request_fields if request_fields is not None else {}
         window = SERVER_PING_WINDOW[self.venue]
-        self.ping_interval = ping_interval if ping_interval is not None else window / 3
-        self.dead_after = dead_after if dead_after is not None else window
+        self.ping_interval = ping_interval if ping_interval is not None else PING_INTERVAL
+        if not 0 < self.ping_interval < window:
+            raise ValueError(f"ping_interval must be above 0 and below the server's {window:g} s")
+        self.dead_after = dead_after if dead_after is not None else SILENCE_TIMEOUT
+        if pong_timeout <= 0 or self.dead_after <= 0:
+            raise ValueError("pong_timeout and dead_after must be above 0")
         self.pong_timeout = pong_timeout
         self.subscriptions: set[str] = set()
         self.counts: Counter[str] = Counter()
@@ -98,6 +117,8 @@ class FeedProtocol:
         #: When the oldest unanswered ping was sent (``None``: none is outstanding).
         self.ping_outstanding_since: float | None = None
         self.last_heard = now
+        #: Texts received so far (any kind: every one shows the link alive).
+        self.heard = 0
 
     # -- requests ----------------------------------------------------------------
 
@@ -146,22 +167,36 @@ class FeedProtocol:
         self.counts["pings"] += 1
         return "ping"
 
-    def is_dead(self, now: float) -> bool:
-        """True when the connection must be dropped.
+    def on_connected(self, now: float) -> None:
+        """A new socket is open: the heartbeat starts afresh (a ping is due at once)."""
+        self.last_heard = now
+        self.ping_outstanding_since = None
+        self.last_ping = now - self.ping_interval
 
-        Either nothing at all was heard for ``dead_after`` seconds, or the last
-        ``ping`` got no ``pong`` within ``pong_timeout`` seconds.
+    def death(self, now: float) -> str | None:
+        """Why the connection must be dropped now, or ``None`` while it is alive.
+
+        Either nothing at all was heard for ``dead_after`` seconds, or the oldest
+        unanswered ``ping`` got no ``pong`` within ``pong_timeout`` seconds.
         """
-        if now - self.last_heard > self.dead_after:
-            return True
+        silent = now - self.last_heard
+        if silent > self.dead_after:
+            return f"silent link: nothing received for {silent:.1f} s"
         since = self.ping_outstanding_since
-        return since is not None and now - since > self.pong_timeout
+        if since is not None and now - since > self.pong_timeout:
+            return f"silent link: ping unanswered for {now - since:.1f} s"
+        return None
+
+    def is_dead(self, now: float) -> bool:
+        """True when the connection must be dropped (see :meth:`death`)."""
+        return self.death(now) is not None
 
     # -- received ----------------------------------------------------------------
 
     def receive(self, text: str | bytes, now: float) -> Received:
         """Interpret one received text; never raises for bad input."""
         self.last_heard = now
+        self.heard += 1
         if text == "pong" or text == b"pong":
             self.ping_outstanding_since = None
             self.counts["pongs"] += 1

@@ -36,6 +36,17 @@ Fail-closed rules beyond the sequence checks:
   discarded (:attr:`Decision.ID_RESET`) and the snapshot is tried against
   the rest.
 
+A book never steps back in time: a snapshot whose book (after the buffered
+events) would stand behind the highest update id the book has already served,
+or seen in any event, is refused as :attr:`Decision.SNAPSHOT_TOO_OLD` (counted;
+a fresh one is wanted), so across generations the ids a book serves as LIVE
+only go forward. That floor is given up only on evidence that the exchange's
+ids really went back (an epoch break): :attr:`Decision.NO_PROGRESS` (a LIVE
+book whose stream stayed behind it for ``max_unapplied`` events), a backward
+jump inside the buffer (:attr:`Decision.ID_RESET`), or ``max_unapplied`` events
+in a row seen behind the floor while resyncing (reported as ``ID_RESET`` when
+the snapshot that follows them is used).
+
 Only a LIVE book is served: reads of any other state raise a subclass of
 :class:`~orderbook.errors.BookNotLive`, unless the caller asks explicitly for a
 possibly stale view, which then carries the real state.
@@ -175,6 +186,11 @@ class BookSync:
         self._last_id: int | None = None
         self._first_pending = False
         self._unapplied = 0  # events in a row a LIVE/STALE book dropped as not newer than itself
+        # The floor under any new generation: the highest id served or seen (an event's
+        # last id) in this epoch, besides the current _last_id (see high_water).
+        self._high = 0
+        self._epoch_break = False  # True: _last_id belongs to an epoch the exchange left
+        self._behind = 0  # events in a row seen while not LIVE whose ids are below the floor
 
     # -- inputs ----------------------------------------------------------------
 
@@ -199,7 +215,8 @@ class BookSync:
                 self._unapplied += 1
                 if self._unapplied >= self.max_unapplied:
                     self._unapplied = 0
-                    self.buffer.append(event)
+                    self._break_epoch()  # the stream stayed behind the book: ids went back
+                    self._keep(event)
                     return self._leave_live(
                         Decision.NO_PROGRESS,
                         f"{self.max_unapplied} events in a row not newer than the book "
@@ -215,7 +232,7 @@ class BookSync:
             else:
                 ok = self.sequencer.follows_event(event, last)  # type: ignore[arg-type]
             if not ok:
-                self.buffer.append(event)
+                self._keep(event)
                 return self._leave_live(Decision.GAP, f"sequence gap after id {last}", event)
             book = self.book
             try:
@@ -242,7 +259,7 @@ class BookSync:
             dropped = buffer.popleft()
             self.snapshot_wanted = True
             self._report(Decision.OVERFLOW, dropped)
-        buffer.append(event)
+        self._keep(event)
         return self._report(Decision.BUFFERED, event)
 
     def on_snapshot(self, snapshot: DepthSnapshot) -> Decision:
@@ -270,6 +287,22 @@ class BookSync:
         ):
             while buffer and buffer[0].last_id <= snapshot_id:  # rule 4, for the new epoch
                 self._report(Decision.DROPPED_OLD, buffer.popleft())
+        reach = max(snapshot_id, max((e.last_id for e in buffer), default=snapshot_id))
+        floor = self.high_water
+        if floor is not None and reach < floor:  # it would step back in time
+            if self._behind < self.max_unapplied:
+                self.snapshot_wanted = True
+                self.reason = (
+                    f"snapshot {snapshot_id} is behind update id {floor} already served or seen"
+                )
+                return self._report(Decision.SNAPSHOT_TOO_OLD, snapshot)
+            # The stream itself stayed behind the floor: the exchange's ids went back.
+            self._break_epoch()
+            self.reason = (
+                f"update ids went back from {floor} to {reach}: "
+                f"{self.max_unapplied} events in a row behind it; a new epoch"
+            )
+            self._report(Decision.ID_RESET, snapshot)
         if buffer and not seq.follows_snapshot(buffer[0], snapshot_id):  # rule 5
             self.snapshot_wanted = True
             self.reason = (
@@ -313,6 +346,8 @@ class BookSync:
         self.book = book
         self.generation += 1
         self.snapshot_depth = snapshot.depth
+        self._epoch_break = False
+        self._behind = 0
         self._last_id = last
         self._first_pending = first
         self._unapplied = 0
@@ -343,6 +378,10 @@ class BookSync:
         """
         if self.state is _CLOSED:
             return
+        if self.state is _LIVE or self.state is _STALE:
+            # Events just dropped as not newer than the book count as evidence that the
+            # stream stays behind it (see high_water).
+            self._behind = self._unapplied
         self.state = SyncState.RESYNCING
         self.reason = reason
         self.snapshot_wanted = True
@@ -366,6 +405,19 @@ class BookSync:
         self._report(Decision.CLOSED, reason)
 
     # -- reads -------------------------------------------------------------------
+
+    @property
+    def high_water(self) -> int | None:
+        """The lowest update id a new generation may stand at (``None``: no floor yet).
+
+        The highest id this book has served, or seen in an event, since the last
+        epoch break (see the module docstring).
+        """
+        last = None if self._epoch_break else self._last_id
+        high = self._high
+        if last is not None and last > high:
+            return last
+        return high or None
 
     @property
     def update_id(self) -> int | None:
@@ -434,6 +486,23 @@ class BookSync:
         self.reason = None
         self.snapshot_wanted = False
 
+    def _keep(self, event: DepthUpdate) -> None:
+        """Buffer ``event``, remembering the highest id seen and how long ids stay behind."""
+        self.buffer.append(event)
+        last = event.last_id
+        floor = self.high_water
+        if floor is not None and last < floor:
+            self._behind += 1
+        else:
+            self._behind = 0
+            self._high = last
+
+    def _break_epoch(self) -> None:
+        """The exchange's ids went back: the ids served so far no longer bound the next book."""
+        self._high = 0
+        self._behind = 0
+        self._epoch_break = True
+
     def _drop_older_epoch(self) -> bool:
         """Discard buffered events before the latest point where ids went backwards.
 
@@ -455,6 +524,7 @@ class BookSync:
         newer = buffer[cut]
         for _ in range(cut):
             buffer.popleft()
+        self._break_epoch()
         self.reason = f"update ids went back to {newer.last_id}: {cut} buffered events discarded"
         self._report(Decision.ID_RESET, newer)
         return True

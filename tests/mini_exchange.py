@@ -66,6 +66,15 @@ class MiniExchange:
         #: Held while a flow changes or a snapshot is taken (from any thread).
         self.lock = threading.Lock()
         self.pings = 0
+        #: Websocket handshakes accepted so far.
+        self.handshakes = 0
+        #: A reconnect storm: ``"close"`` closes every new connection at once (1013),
+        #: ``"ack-drop"`` acknowledges its subscription and then drops the TCP connection.
+        self.storm: str | None = None
+        #: Connections that went silent (see :meth:`go_silent`).
+        self.silenced: set[ServerConnection] = set()
+        #: Seconds each snapshot request waits before it is answered.
+        self.snapshot_delay = 0.0
         self._server: Any = None
         self._http: web.AppRunner | None = None
         self.url = ""
@@ -85,13 +94,27 @@ class MiniExchange:
         """Listen again on the same port after :meth:`outage`."""
         self._server = await serve(self._handler, "127.0.0.1", self.port)
 
+    def go_silent(self) -> None:
+        """Every open connection goes half-open: the TCP connection and the websocket stay
+        up, but this side stops reading (no pong, no close handshake) and sends nothing,
+        while the market moves on. New connections are served normally."""
+        for ws in list(self.clients):
+            ws.transport.pause_reading()
+            self.silenced.add(ws)
+
     async def __aexit__(self, *exc: object) -> None:
+        for ws in self.silenced:
+            ws.transport.abort()
         self._server.close()
         await self._server.wait_closed()
         if self._http is not None:
             await self._http.cleanup()
 
     async def _handler(self, ws: ServerConnection) -> None:
+        self.handshakes += 1
+        if self.storm == "close":
+            await ws.close(1013, "try again later")
+            return
         topics: set[str] = set()
         self.clients[ws] = topics
         try:
@@ -119,6 +142,9 @@ class MiniExchange:
                     topics.difference_update(updates)
                     depth.difference_update(tops)
                 await ws.send(orjson.dumps({"id": msg["id"], "code": 0, "msg": "success"}))
+                if self.storm == "ack-drop":
+                    ws.transport.abort()
+                    return
         finally:
             del self.clients[ws]
             self.depth_clients.pop(ws, None)
@@ -173,7 +199,11 @@ class MiniExchange:
 
     async def _send_top_levels(self, symbol: str, flow: OrderFlow) -> None:
         """Push ``depth@sym,20`` (the exact top 20 at the current id) to its subscribers."""
-        targets = [ws for ws, syms in self.depth_clients.items() if symbol in syms]
+        targets = [
+            ws
+            for ws, syms in self.depth_clients.items()
+            if symbol in syms and ws not in self.silenced
+        ]
         if not targets:
             return
         bids, asks = flow.snapshot_levels(20)
@@ -190,7 +220,7 @@ class MiniExchange:
 
     async def _send_to(self, symbol: str, frames: list[str]) -> None:
         for ws, topics in list(self.clients.items()):
-            if symbol in topics:
+            if symbol in topics and ws not in self.silenced:
                 for frame in frames:
                     with contextlib.suppress(ConnectionClosed):
                         await ws.send(frame)
@@ -234,6 +264,8 @@ class MiniExchange:
         """Serve the depth endpoints over real HTTP on loopback too; returns the base URL."""
 
         async def handler(request: web.Request) -> web.Response:
+            if self.snapshot_delay:
+                await asyncio.sleep(self.snapshot_delay)
             status, body, headers = self.snapshot_response(request.query["symbol"])
             return web.Response(status=status, body=body, headers=headers)
 

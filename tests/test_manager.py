@@ -270,7 +270,7 @@ async def test_missing_pong_drops_and_reconnects() -> None:
             await manager.add("futures", "btc_usdt")
             conn = manager.connections["futures"]
             await wait_for(lambda: conn.connects >= 2)
-            assert "heartbeat" in (conn.last_error or "")
+            assert "ping unanswered" in (conn.last_error or "")
             ex.answer_pings = True
             connects = conn.connects
             await asyncio.sleep(0.5)

@@ -72,14 +72,37 @@ def test_pushes_and_bad_frames() -> None:
 
 def test_heartbeat_schedule_and_death() -> None:
     spot, fut = FeedProtocol("spot"), FeedProtocol("futures")
-    assert spot.ping_interval == 20 and fut.ping_interval == 10
+    # A ping a second and two seconds of silence by default, on both venues.
+    assert spot.ping_interval == fut.ping_interval == 1.0
+    assert spot.dead_after == fut.dead_after == 2.0 and fut.pong_timeout == 2.0
+    fut = FeedProtocol("futures", ping_interval=10, pong_timeout=10, dead_after=30)
     assert not fut.ping_due(9.9) and fut.ping_due(10)
     assert fut.ping(10) == "ping"
     assert not fut.is_dead(15)
     assert fut.is_dead(20.1)  # ping at 10 unanswered for > 10 s
+    assert "ping unanswered for 10.1 s" in fut.death(20.1)
     assert isinstance(fut.receive("pong", now=12), Pong)
-    assert not fut.is_dead(25)
+    assert not fut.is_dead(25) and fut.death(25) is None
     assert fut.is_dead(42.1)  # silent for > 30 s
+    assert fut.death(42.1) == "silent link: nothing received for 30.1 s"
+
+
+def test_a_silent_link_is_dead_within_the_default_two_seconds() -> None:
+    proto = FeedProtocol("spot")
+    proto.on_connected(100.0)
+    assert proto.ping_due(100.0)  # the first ping goes out at once
+    proto.ping(100.0)
+    assert proto.receive("pong", now=100.01) and proto.heard == 1
+    assert proto.death(102.0) is None
+    assert proto.death(102.02) == "silent link: nothing received for 2.0 s"
+
+
+@pytest.mark.parametrize(
+    "options", [{"ping_interval": 0}, {"ping_interval": 60}, {"pong_timeout": 0}, {"dead_after": -1}]
+)
+def test_heartbeat_settings_out_of_range_are_refused(options) -> None:
+    with pytest.raises(ValueError):
+        FeedProtocol("spot", **options)
 
 
 def test_data_keeps_a_connection_alive_but_not_an_unanswered_ping() -> None:

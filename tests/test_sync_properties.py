@@ -10,6 +10,8 @@ Invariants, after every step:
 - it never says LIVE across a gap: every event between the accepted snapshot
   and ``update_id`` reached it;
 - it is never crossed while LIVE (the input never is);
+- it never steps back in time: the ids it serves as LIVE only go forward, across
+  feed losses, resyncs and lagging snapshots;
 - the buffer stays within its bound, and the sorted keys stay consistent.
 """
 
@@ -69,6 +71,7 @@ class SyncMachine(RuleBasedStateMachine):
         self.events: list[Event] = []
         self.wire: list[Event] = []
         self.accepted_snapshot: int | None = None
+        self.max_served = 0
         sequencer = SpotSequencer() if self.venue == "spot" else FuturesSequencer(self.rule_kind)
         self.sync = BookSync("sym", sequencer, max_buffer=8)
 
@@ -165,7 +168,7 @@ class SyncMachine(RuleBasedStateMachine):
             return spot_snapshot({"lastUpdateId": snap_id, "bids": b, "asks": a}, "sym")
         return futures_snapshot({"u": snap_id, "b": b, "a": a, "s": "sym", "t": 0})
 
-    @rule(lag=st.integers(0, 4))
+    @rule(lag=st.integers(0, 8))
     def snapshot(self, lag: int) -> None:
         """Serve a snapshot, fresh (lag 0) or lagging behind the exchange by a few events."""
         ids = sorted(self.history)
@@ -182,8 +185,21 @@ class SyncMachine(RuleBasedStateMachine):
         self.sync.request_resync("test")
 
     @rule()
+    def feed_down(self) -> None:
+        """The websocket is lost: what was on the wire is gone."""
+        self.sync.feed_down("test: connection lost")
+        self.wire.clear()
+
+    @precondition(lambda self: self.sync.state is SyncState.DISCONNECTED)
+    @rule()
+    def reconnect(self) -> None:
+        self.sync.request_resync("reconnected")
+
+    @rule()
     def heal(self) -> None:
         """Deliver everything in order, then a fresh snapshot: the book must end LIVE and exact."""
+        if self.sync.state is SyncState.DISCONNECTED:
+            self.sync.request_resync("reconnected")
         while self.wire:
             self.send(self.wire.pop(0))
         if not self.sync.is_live:
@@ -214,6 +230,16 @@ class SyncMachine(RuleBasedStateMachine):
         low, high = self.accepted_snapshot, sync.update_id
         missing = [e.last for e in self.events if low < e.last <= high and not e.delivered]
         assert not missing, f"LIVE at {high} after snapshot {low} without events {missing}"
+
+    @invariant()
+    def never_steps_back_in_time(self) -> None:
+        sync = self.sync
+        if sync.state is not SyncState.LIVE:
+            return
+        assert sync.update_id >= self.max_served, (
+            f"served {self.max_served}, then LIVE at {sync.update_id}"
+        )
+        self.max_served = sync.update_id
 
     @invariant()
     def never_crossed_while_live(self) -> None:

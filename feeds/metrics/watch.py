@@ -307,7 +307,7 @@ class BookWatch:
         elif errors > times.handler_errors:
             cause = "handler_error"
         elif error is not None and error != times.last_error:
-            cause = "heartbeat" if error.startswith("heartbeat") else error.split(":", 1)[0]
+            cause = "heartbeat" if error.startswith("silent link") else error.split(":", 1)[0]
         else:
             cause = "closed"
         times.causes[cause] += 1
