@@ -98,7 +98,8 @@ def test_a_silent_link_is_dead_within_the_default_two_seconds() -> None:
 
 
 @pytest.mark.parametrize(
-    "options", [{"ping_interval": 0}, {"ping_interval": 60}, {"pong_timeout": 0}, {"dead_after": -1}]
+    "options",
+    [{"ping_interval": 0}, {"ping_interval": 60}, {"pong_timeout": 0}, {"dead_after": -1}],
 )
 def test_heartbeat_settings_out_of_range_are_refused(options) -> None:
     with pytest.raises(ValueError):
