@@ -175,3 +175,25 @@ async def test_a_reconnect_storm_meets_a_doubling_backoff_and_costs_no_snapshots
                 ws.transport.abort()
             await wait_for(lambda: conn.connects > connects, timeout=10)
             assert conn.failures == 0
+
+
+async def test_the_simulators_silent_fault_half_opens_a_connection() -> None:
+    from feeds.sim import Simulator
+
+    async with Simulator(speed=5, seed=3) as sim:
+        market = MarketClient(sim.spot_http_url, None)
+        options = {"ping_interval": 0.2, "dead_after": 0.5, "pong_timeout": 0.5}
+        manager = BookManager(
+            spot_ws_url=sim.spot_ws_url, market=market, connection_options=options
+        )
+        async with market, manager:
+            await manager.add("spot", "btc_usdt")
+            book = manager.book("spot", "btc_usdt")
+            await wait_for(lambda: book.sync.is_live, timeout=10)
+            sim.faults.set("spot", "btc_usdt", silent=True)
+            await wait_for(lambda: not book.sync.is_live, timeout=10)
+            assert sim.faults.counts["spot", "btc_usdt", "silent"] >= 1
+            assert "silent link" in (book.sync.reason or "")
+            assert manager.connections["spot"].silent_drops >= 1
+            sim.faults.set("spot", "btc_usdt", silent=False)
+            await wait_for(lambda: book.sync.is_live, timeout=10)

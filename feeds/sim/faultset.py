@@ -10,6 +10,11 @@ test can check that a client saw and handled each one. Wire faults act on
   probabilities per push, or a count of one-shot injections (``*_next``);
 - ``skip_ids``: consume ids in the book without pushing them (a real gap);
 - ``stall``: no ``depth_update`` pushes while true (pings still answered);
+- ``silent``: while on, every connection subscribed to the symbol goes
+  half-open at its next push: the TCP connection and the websocket stay up, but
+  the server stops reading and sending on it (no push, no pong, no close
+  handshake) while the market moves on (a client that reconnects meets it
+  again at its next push, until the knob is off);
 - ``delay_ms``: hold each push this long;
 - ``disconnect_after``: close each subscribed connection after N more frames;
 - ``snapshot_lag``: serve REST snapshots lagging the stream by N ids;
@@ -42,6 +47,7 @@ class Faults:
     unknown_topic_next: int = 0
     skip_ids_next: int = 0
     stall: bool = False
+    silent: bool = False
     delay_ms: int = 0
     disconnect_after: int | None = None
     snapshot_lag: int = 0

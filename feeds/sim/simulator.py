@@ -167,6 +167,7 @@ class Simulator:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
         if self._ws_server is not None:
+            self.ws.abort_silent()  # half-open connections would hold the closing handshakes
             self._ws_server.close()
             await self._ws_server.wait_closed()
         if self._runner is not None:

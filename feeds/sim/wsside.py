@@ -53,6 +53,7 @@ class Client:
     frames_by_symbol: dict[str, int] = field(default_factory=dict)
     queue: asyncio.Queue[tuple[str, int]] = field(default_factory=asyncio.Queue)
     closing: bool = False  #: a disconnect fault fired: nothing more is queued
+    silent: bool = False  #: a silent fault fired: nothing is read or sent any more
     sent: int = 0  #: frames actually written to the socket
 
 
@@ -146,6 +147,8 @@ class WebsocketSide:
             text, delay_ms = await client.queue.get()
             if delay_ms:
                 await asyncio.sleep(delay_ms / 1000)
+            if client.silent:
+                continue
             try:
                 await client.ws.send(text)
             except ConnectionClosed:
@@ -204,7 +207,7 @@ class WebsocketSide:
         """Queue ``text`` to every ``venue`` client subscribed to ``topic_param``."""
         faults = None
         for client in list(self.clients):
-            if client.venue is not venue or client.closing:
+            if client.venue is not venue or client.closing or client.silent:
                 continue
             if topic_param not in client.subscriptions:
                 continue
@@ -212,6 +215,10 @@ class WebsocketSide:
             if symbol is not None:
                 faults = self.sim.faults.of(client.venue, symbol)
                 delay = faults.delay_ms
+                if faults.silent:
+                    self._go_silent(client)
+                    self.sim.faults.count(client.venue, symbol, "silent")
+                    continue
             client.queue.put_nowait((text, delay))
             client.frames += 1
             if symbol is not None and faults is not None and faults.disconnect_after is not None:
@@ -222,6 +229,20 @@ class WebsocketSide:
                     client.closing = True
                     self.sim.faults.count(client.venue, symbol, "disconnect")
                     asyncio.get_running_loop().create_task(_close_after_queue(client))
+
+    @staticmethod
+    def _go_silent(client: Client) -> None:
+        """Half-open ``client``: stop reading its socket and sending to it; keep it open."""
+        client.silent = True
+        transport = client.ws.transport
+        if transport is not None:
+            transport.pause_reading()
+
+    def abort_silent(self) -> None:
+        """Drop the connections a silent fault left half-open (at shutdown)."""
+        for client in list(self.clients):
+            if client.silent and client.ws.transport is not None:
+                client.ws.transport.abort()
 
     def has_subscribers(self, venue: Venue, topic_param: str) -> bool:
         return any(c.venue is venue and topic_param in c.subscriptions for c in self.clients)
