@@ -50,15 +50,24 @@ Record kinds (``"k"``):
     carry their reason: replay performs them at the same point.
 ``cp``
     a periodic checkpoint of one book (every ``checkpoint_interval``, 1 s by
-    default): state, update id, generation, counters and the hash of its top levels.
+    default): state, update id, generation, counters and the hash of its book.
 ``end``
     the segment was closed cleanly (and the name of the next one, on rotation).
+
+**Integrity.** Every zstandard frame carries zstandard's content checksum (a reader
+rejects a frame whose bytes changed; captures written before have none and still
+read). The ``hash`` of ``book``, ``d`` and ``cp`` records covers the whole book
+(:func:`book_hash` with ``levels=None``); captures written before hashed the top 20
+levels per side. Which one a segment's hashes are is in its header (``"hl"``, or
+``"recorder": {"hash_levels": ...}`` for the recorder's): :func:`hash_levels_of`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
+from array import array
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -68,8 +77,13 @@ from orderbook import BookSync, Decision, DepthUpdate, Venue
 
 FORMAT_VERSION = 1
 SUFFIX = ".wxcap.zst"
-#: Levels per side covered by a checkpoint's hash.
-HASH_LEVELS = 20
+#: Levels per side covered by a checkpoint's hash: ``None``, the whole book.
+HASH_LEVELS: int | None = None
+#: What captures written before the whole-book hash hashed (the top 20 levels per side);
+#: a header that does not say is read as this.
+LEGACY_HASH_LEVELS = 20
+#: zstandard's content checksum on every frame written (readers check it when present).
+WRITE_CHECKSUM = True
 
 #: Decisions taken once per event; not written as records (their counts are in checkpoints).
 PER_EVENT = frozenset(
@@ -131,13 +145,110 @@ def level_hash(bids: Iterable[Any], asks: Iterable[Any]) -> str:
     return h.hexdigest()
 
 
-def book_hash(sync: BookSync, levels: int = HASH_LEVELS) -> str | None:
-    """The hash of the top ``levels`` per side of ``sync``'s book (None without a book)."""
+def book_hash(sync: BookSync, levels: int | None = HASH_LEVELS) -> str | None:
+    """The hash of ``sync``'s book (None without a book).
+
+    ``levels=None`` (the default): the whole book, every level of both sides (32 hex
+    digits; see :func:`whole_book_hash`). An ``int``: the top ``levels`` per side
+    (:func:`level_hash`, 16 hex digits), as captures written before hashed them.
+    """
     book = sync.book
     if book is None:
         return None
+    if levels is None:
+        return whole_book_hash(book.bids, book.asks)
     bids, asks = book.depth(levels)
     return level_hash(bids, asks)
+
+
+def hash_levels_of(header: dict[str, Any]) -> int | None:
+    """The ``levels`` of :func:`book_hash` that a segment's hashes were made with.
+
+    A header's ``"hl"`` (``null``: the whole book), else the recorder's
+    ``"recorder": {"hash_levels": ...}``, else :data:`LEGACY_HASH_LEVELS` (captures
+    written before either said). A value that is neither ``null`` nor a positive
+    ``int`` is read as the legacy one (the hashes then disagree: a verification fails).
+    """
+    if "hl" in header:
+        value = header["hl"]
+    else:
+        recorder = header.get("recorder")
+        value = (
+            recorder.get("hash_levels", LEGACY_HASH_LEVELS)
+            if isinstance(recorder, dict)
+            else LEGACY_HASH_LEVELS
+        )
+    if value is None or (type(value) is int and value > 0):
+        return value
+    return LEGACY_HASH_LEVELS
+
+
+_NAN = float("nan")
+_FLOAT_DIGITS = 15  # a double holds every decimal of up to 15 significant digits exactly
+_SWAP = sys.byteorder != "little"
+
+
+def _exact(value: Any, extras: list[str], index: int) -> float:
+    """``value`` as the double it is exactly (<= 15 significant digits), else a NaN and
+    its exact normalised text appended to ``extras`` with ``index``."""
+    number = (value if isinstance(value, Decimal) else Decimal(str(value))).normalize()
+    if len(number.as_tuple().digits) <= _FLOAT_DIGITS:
+        return float(number)
+    extras.append(f"{index}={number}")
+    return _NAN
+
+
+def _quantity(value: Any, extras: list[str], index: int) -> float:
+    if type(value) is float:
+        return value
+    if type(value) is str and len(value) <= _FLOAT_DIGITS:
+        return float(value)
+    return _exact(value, extras, index)
+
+
+def _side_bytes(side: dict[Any, Any], keys: list[Any], tag: bytes) -> bytes:
+    """One side's levels in ``keys`` order as bytes that depend only on their values."""
+    values = list(map(side.__getitem__, keys))
+    extras: list[str] = []
+    key_types = set(map(type, keys))
+    if key_types <= {float}:
+        prices = array("d", keys)
+    else:
+        prices = array(
+            "d", [k if type(k) is float else _exact(k, extras, i) for i, k in enumerate(keys)]
+        )
+    value_types = set(map(type, values))
+    if value_types <= {float}:
+        qtys = array("d", values)
+    elif value_types <= {float, str} and max(map(len, filter(str.__instancecheck__, values))) <= (
+        _FLOAT_DIGITS
+    ):
+        # An exchange's spelling of at most 15 characters has at most 15 digits: its
+        # double is exact, and the same for every spelling of the value.
+        qtys = array("d", map(float, values))
+    else:
+        qtys = array("d", [_quantity(v, extras, i) for i, v in enumerate(values, len(keys))])
+    if _SWAP:
+        prices.byteswap()
+        qtys.byteswap()
+    tail = ";".join(extras).encode()
+    head = tag + len(keys).to_bytes(8, "little") + len(tail).to_bytes(8, "little")
+    return head + prices.tobytes() + qtys.tobytes() + tail
+
+
+def whole_book_hash(bids: dict[Any, Any], asks: dict[Any, Any]) -> str:
+    """A hash of every level of a book's two sides (``SortedDict`` price -> quantity).
+
+    It depends on the levels' values only, never on how they are stored or spelled
+    (``"1.50"``, ``"1.5"`` and the float ``1.5`` are one quantity): each price and
+    quantity is its exact double (every value of up to 15 significant digits is one),
+    or its exact decimal text beyond. One pass over the sorted keys builds two float
+    arrays per side, hashed with BLAKE2b (16 bytes, 32 hex digits).
+    """
+    h = hashlib.blake2b(digest_size=16)
+    h.update(_side_bytes(bids, list(bids), b"b"))
+    h.update(_side_bytes(asks, list(asks), b"a"))
+    return h.hexdigest()
 
 
 def event_record(event: DepthUpdate) -> list[Any]:
@@ -193,8 +304,7 @@ def book_state(sync: BookSync, *, full: bool = True) -> dict[str, Any]:
             "bids": [[_plain(p), _plain(q)] for p, q in bids],
             "asks": [[_plain(p), _plain(q)] for p, q in asks],
         }
-        record["hash"] = level_hash(bids[:HASH_LEVELS], asks[:HASH_LEVELS])
-    elif sync.book is not None:
+    if sync.book is not None:
         record["hash"] = book_hash(sync)
     return record
 

@@ -8,7 +8,9 @@
         w.flush()                                # one independent zstandard frame
 
 It writes exactly the format of :mod:`feeds.capture.format` (the recorder's), creates
-the file exclusively (never overwrites) and ends it with an ``end`` record.
+the file exclusively (never overwrites) and ends it with an ``end`` record. Every
+zstandard frame carries its content checksum; the header says which hash the records'
+``hash`` fields are (``"hl"``: ``None``, the whole book, unless told otherwise).
 """
 
 from __future__ import annotations
@@ -20,11 +22,17 @@ from typing import Any
 import orjson
 import zstandard
 
-from .format import FORMAT_VERSION, wexbook_version
+from .format import FORMAT_VERSION, HASH_LEVELS, WRITE_CHECKSUM, wexbook_version
 
 
 class SegmentWriter:
-    """Writes one segment file (see the module docstring)."""
+    """Writes one segment file (see the module docstring).
+
+    ``hash_levels``: what the ``hash`` of the records given to it cover (the header's
+    ``"hl"``; :func:`~feeds.capture.format.book_hash`'s ``levels``), unless ``header``
+    says it. ``checksum``: zstandard's content checksum on every frame (only a test
+    writing a capture as older versions did turns it off).
+    """
 
     def __init__(
         self,
@@ -33,11 +41,13 @@ class SegmentWriter:
         *,
         level: int = 3,
         flush_bytes: int = 4 * 2**20,
+        hash_levels: int | None = HASH_LEVELS,
+        checksum: bool = WRITE_CHECKSUM,
     ) -> None:
         self.path = Path(path)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         self._file = os.fdopen(fd, "wb", buffering=0)
-        self._compressor = zstandard.ZstdCompressor(level=level)
+        self._compressor = zstandard.ZstdCompressor(level=level, write_checksum=checksum)
         self._chunks: list[bytes] = []
         self._size = 0
         self._flush_bytes = flush_bytes
@@ -45,7 +55,13 @@ class SegmentWriter:
         self.bytes_in = 0
         self.bytes_out = 0
         self.frames = 0
-        head = {"k": "header", "format": FORMAT_VERSION, "wexbook": wexbook_version(), **header}
+        head = {
+            "k": "header",
+            "format": FORMAT_VERSION,
+            "wexbook": wexbook_version(),
+            "hl": hash_levels,
+            **header,
+        }
         self.record(head, head.get("t", 0), head.get("m", 0))
 
     def __enter__(self) -> SegmentWriter:
