@@ -16,6 +16,10 @@ and in a formatted traceback (``exc_info`` is then dropped, since its text is wh
 would leak). Records without such a run pass untouched. A filter on a logger sees the
 records created by that logger (not those of its children), hence the list.
 
+:func:`scrub` replaces whole registered secrets in a text kept whole: the capture recorder
+(:mod:`feeds.capture.recorder`) passes everything it writes about a connection through it
+(sent texts, URLs, errors, and the frames of connections that are not the manager's).
+
 :class:`~feeds.private.PrivateStream` registers every key it fetches, before it is used.
 Only the most recent :data:`MAX_SECRETS` secrets are kept (renewals add one each time).
 """
@@ -72,6 +76,25 @@ class SecretFilter(logging.Filter):
 
     def __len__(self) -> int:
         return len(self._secrets)
+
+    def scrub(self, text: str | bytes) -> str | bytes:
+        """``text`` with every whole registered secret replaced by ``[redacted]``.
+
+        For texts kept whole (a capture's records and frames), where a secret cannot have
+        been cut short: a plain substring search per secret, much cheaper than
+        :meth:`redact`. ``bytes`` stay ``bytes``.
+        """
+        secrets = tuple(self._secrets)
+        if isinstance(text, str):
+            for secret in secrets:
+                if secret in text:
+                    text = text.replace(secret, REDACTED)
+            return text
+        for secret in secrets:
+            raw = secret.encode()
+            if raw in text:
+                text = text.replace(raw, REDACTED.encode())
+        return text
 
     def redact(self, text: str) -> str:
         """``text`` with every run of a secret's characters replaced by ``[redacted]``."""
@@ -142,6 +165,11 @@ def install() -> None:
             if _FILTER not in logger.filters:
                 logger.addFilter(_FILTER)
         _installed = True
+
+
+def scrub(text: str | bytes) -> str | bytes:
+    """``text`` without any whole registered secret (see :meth:`SecretFilter.scrub`)."""
+    return _FILTER.scrub(text)
 
 
 def register_secret(secret: str) -> None:

@@ -18,15 +18,31 @@ UTC midnight. A new segment starts with every book's exact state, so it replays 
 its own. Files are created exclusively: an existing file is never overwritten.
 
 Write errors (a full disk...) are counted and logged, never raised into the feed: the
-books go on, the capture stops (``stats["write_errors"]``). ``stats["writer_cpu_ns"]``
+books go on, the capture stops (``stats["write_errors"]``), and what could not be written
+is counted (``stats["dropped"]``: frames and records). A short write (the disk filled up
+during it) is written on until the rest goes or the disk says why not; ``stats["frames"]``,
+``"records"``, ``"bytes_in"`` and ``"bytes_out"`` count only what reached the file whole
+(a zstandard frame cut short by the error is not counted, and a reader reports it as a
+truncated tail). :meth:`Recorder.counters` is what the Prometheus collector exports
+(:mod:`feeds.metrics.spec`: ``wexbook_capture_*``), including the flush lag: how long the
+oldest record not yet on disk has waited. ``stats["writer_cpu_ns"]``
 and ``stats["checkpoint_cpu_ns"]`` are the CPU time of the writer thread and of the
 checkpoint timer: with the per-frame stamp, the whole cost of a recording.
+
+Secrets: a connection handed to the recorder that is not one of the manager's (a
+:class:`~feeds.private.PrivateStream`'s, ``PrivateStream(..., tap=recorder)``) is marked
+``"private"`` in its ``conn`` record, and its frames are passed through
+:func:`feeds.redaction.scrub` on the event loop; every sent text, URL and error of any
+connection is too. The keys a private stream fetches are registered there before use,
+so no listen key or token is ever written whole (the spot token's ``listenKey`` field
+and the futures ``topic@listenKey`` subscribe params alike).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import errno
 import logging
 import os
 import threading
@@ -37,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from feeds.redaction import scrub
 from orderbook import BookSync, Decision, SyncState, accel
 
 from .format import (
@@ -82,12 +99,11 @@ def _running_in(loop: asyncio.AbstractEventLoop) -> bool:
         return False
 
 
-def _drop(item: object) -> None:
-    """``_put`` once writing failed: the capture stops, the books go on."""
-
-
-def _drop_frame(conn: object, text: object) -> None:
-    """``on_frame`` once writing failed."""
+def _item_wall(item: tuple[Any, ...]) -> int:
+    """The wall time (ns) a queued item was stamped with."""
+    if type(item[0]) is int:  # a frame: (conn, text, wall, mono)
+        return item[2]
+    return item[1]["t"]  # ("J" | "E", record) or ("S", header, books)
 
 
 def _next_utc_midnight_ns(wall_ns: int) -> int:
@@ -139,6 +155,8 @@ class Recorder:
                 "segments",
                 "checkpoints",
                 "write_errors",
+                "short_writes",
+                "dropped",
                 "writer_cpu_ns",
                 "checkpoint_cpu_ns",
             ),
@@ -148,7 +166,15 @@ class Recorder:
         self.segments: list[Path] = []
         self._queue: deque[tuple[Any, ...]] = deque()
         self._put = self._queue.append
+        #: Indices of the manager's connections (the only ones the compiled stamp sees).
         self._conns: dict[Connection, int] = {}
+        #: Indices of the other connections handed to this recorder (private streams).
+        self._private: dict[Connection, int] = {}
+        #: Frames and records packed by the writer thread but not on disk yet, and the wall
+        #: time of the oldest item being written (0: none): for the counts and the lag.
+        self._held = [0, 0, 0]
+        self._oldest_ns = 0
+        self._failed_ns = 0
         #: The compiled packer of the writer thread (None: the reference in ``_drain``).
         self._pack = None
         if _FrameStamp is not None and accel.active() == "compiled":
@@ -238,7 +264,7 @@ class Recorder:
         self._untapped = True
         if manager.tap is self:
             manager.tap = None
-        for conn in manager.connections.values():
+        for conn in (*manager.connections.values(), *self._private):
             if getattr(conn, "tap", None) is self:
                 conn.tap = None
         self._checkpoints()
@@ -253,16 +279,24 @@ class Recorder:
     # -- the tap: called on the event loop by Connection and BookManager -----------
 
     def on_frame(self, conn: Connection, text: str | bytes) -> None:
-        """One received websocket frame (the hot path: stamp and queue)."""
+        """One received websocket frame (the hot path: stamp and queue).
+
+        A frame of a connection that is not the manager's (a private stream) is scrubbed
+        of every registered secret first (see the module docstring).
+        """
         index = self._conns.get(conn)
         if index is None:
             index = self._conn(conn)
+            if conn in self._private:
+                text = scrub(text)
         self._put((index, text, _time_ns(), _mono_ns()))
 
     _index_and_queue = on_frame
 
     def on_send(self, conn: Connection, text: str) -> None:
-        """A text sent on ``conn`` (subscribe requests); a listen key or token is dropped."""
+        """A text sent on ``conn`` (subscribe requests); a listen key or token is dropped
+        (a ``listenKey``/``token`` field, and every registered secret wherever it is)."""
+        text = scrub(text)  # type: ignore[assignment]
         if "listenKey" in text or "token" in text:
             try:
                 msg = orjson.loads(text)
@@ -279,8 +313,9 @@ class Recorder:
         record = {"k": "conn", "c": self._conn(conn), "state": state, "connects": conn.connects}
         if state == "disconnected":
             record["close_code"] = getattr(conn, "close_code", None)
-            record["close_reason"] = getattr(conn, "close_reason", None)
-            record["error"] = conn.last_error
+            reason = getattr(conn, "close_reason", None)
+            record["close_reason"] = None if reason is None else scrub(reason)
+            record["error"] = None if conn.last_error is None else scrub(conn.last_error)
         self._put(("J", self._json(record)))
 
     def on_book(self, book: ManagedBook) -> None:
@@ -313,7 +348,7 @@ class Recorder:
         """A REST snapshot response (or its failure), just before the book gets it."""
         record: dict[str, Any] = {"k": "snap", "v": book.venue.value, "s": book.symbol}
         if error is not None:
-            record["error"] = f"{type(error).__name__}: {error}"
+            record["error"] = scrub(f"{type(error).__name__}: {error}")
         else:
             record["snapshot"] = {
                 "symbol": snapshot.symbol,
@@ -336,8 +371,21 @@ class Recorder:
     def _conn(self, conn: Connection) -> int:
         index = self._conns.get(conn)
         if index is None:
-            index = self._conns[conn] = len(self._conns)
-            info = {"c": index, "v": conn.venue.value, "url": public_url(conn.url)}
+            index = self._private.get(conn)
+        if index is None:
+            index = len(self._conns) + len(self._private)
+            manager = self.manager
+            ours = manager is not None and any(c is conn for c in manager.connections.values())
+            info: dict[str, Any] = {
+                "c": index,
+                "v": conn.venue.value,
+                "url": public_url(scrub(conn.url)),  # type: ignore[arg-type]
+            }
+            if ours:
+                self._conns[conn] = index
+            else:
+                self._private[conn] = index
+                info["private"] = True
             self._conn_info.append(info)
             self._put(("J", self._json({"k": "conn", "state": "new", **info})))
         return index
@@ -467,12 +515,7 @@ class Recorder:
             try:
                 self._drain()
             except Exception:
-                self.stats["write_errors"] += 1
-                self._failed = True
-                log.exception("capture write failed; recording stops, the books go on")
-                self._queue.clear()
-                self._put = _drop  # type: ignore[method-assign]
-                self.on_frame = _drop_frame  # type: ignore[method-assign]
+                self._fail()
             # The writer thread is this recorder's own: its CPU time is the capture's cost
             # off the event loop (compression, packing, writing).
             self.stats["writer_cpu_ns"] = time.thread_time_ns()
@@ -485,25 +528,58 @@ class Recorder:
                 self.stats["write_errors"] += 1
             self._file = None
 
+    def _fail(self) -> None:
+        """Writing failed: count it and what is lost, stop recording (the books go on)."""
+        stats = self.stats
+        stats["write_errors"] += 1
+        self._failed = True
+        self._failed_ns = self._oldest_ns or _time_ns()
+        log.exception("capture write failed; recording stops, the books go on")
+        self._put = self._drop  # type: ignore[method-assign]
+        self.on_frame = self._drop_frame  # type: ignore[method-assign]
+        held, self._held = self._held, [0, 0, 0]
+        lost = held[0] + held[1]
+        while True:
+            try:
+                item = self._queue.popleft()
+            except IndexError:
+                break
+            lost += 1 + (len(item[2]) if item[0] == "S" else 0)
+        stats["dropped"] += lost
+        self._oldest_ns = 0
+
+    def _drop(self, item: object) -> None:
+        """``_put`` once writing failed: the capture stops, the books go on."""
+        self.stats["dropped"] += 1
+
+    def _drop_frame(self, conn: object, text: object) -> None:
+        """``on_frame`` once writing failed."""
+        self.stats["dropped"] += 1
+
     _pw = 0
     _pm = 0
 
     def _drain(self) -> None:
         queue = self._queue
+        try:
+            self._oldest_ns = _item_wall(queue[0])
+        except IndexError:
+            return
         popleft = queue.popleft
         chunks: list[bytes] = []
         append = chunks.append
         dumps = orjson.dumps
         pw, pm = self._pw, self._pm
-        frames = records = size = 0
+        # Frames, records and frame bytes packed into ``chunks``, not on disk yet.
+        held = self._held
         # The compiled packer writes the runs of frames (the same bytes as the frame
         # branch below, its reference) and hands back the item that stopped it.
         pack = self._pack
         while queue:
             if pack is not None:
                 pw, pm, n, nbytes, item = pack(popleft, append, pw, pm)
-                frames += n
-                size += nbytes
+                held[0] += n
+                held[2] += nbytes
                 if item is None:
                     break
             else:
@@ -521,8 +597,8 @@ class Recorder:
                 append(data)
                 append(b"\n")
                 pw, pm = wall, mono
-                frames += 1
-                size += len(data)
+                held[0] += 1
+                held[2] += len(data)
                 continue
             if tag == "J" or tag == "E":
                 record = item[1]
@@ -530,7 +606,7 @@ class Recorder:
                 append(line)
                 append(b"\n")
                 pw, pm = record["t"], record["m"]
-                records += 1
+                held[1] += 1
                 if tag == "E":
                     self._write(chunks)
                     chunks.clear()
@@ -548,29 +624,76 @@ class Recorder:
                 for record in (header, *books):
                     append(dumps(record))
                     append(b"\n")
-                    records += 1
+                    held[1] += 1
                 pw, pm = (
                     books[-1]["t"] if books else header["t"],
                     (books[-1]["m"] if books else header["m"]),
                 )
         self._write(chunks)
         self._pw, self._pm = pw, pm
-        self.stats["frames"] += frames
-        self.stats["records"] += records
-        self.stats["bytes_in"] += size
+        self._oldest_ns = 0
 
     def _write(self, chunks: list[bytes]) -> None:
+        """Compress ``chunks`` into one zstandard frame and write it whole; then count what
+        it held (``self._held``) as written."""
+        held = self._held
         if not chunks or self._file is None:
+            if self._file is None:  # nothing to write to: the end of a closed segment
+                held[:] = [0, 0, 0]
             return
-        data = b"".join(chunks)
-        frame = self._compressor.compress(data)
-        self._file.write(frame)
+        frame = self._compressor.compress(b"".join(chunks))
+        view = memoryview(frame)
+        write = self._file.write
+        while view:
+            n = write(view)
+            if not n:  # a raw file says why with an OSError; this is the fallback
+                raise OSError(errno.ENOSPC, "no byte written", str(self._file.name))
+            if n < len(view):
+                self.stats["short_writes"] += 1
+            view = view[n:]
         if self.fsync:
             os.fsync(self._file.fileno())
-        self.stats["bytes_out"] += len(frame)
-        self.stats["flushes"] += 1
+        stats = self.stats
+        stats["frames"] += held[0]
+        stats["records"] += held[1]
+        stats["bytes_in"] += held[2]
+        held[:] = [0, 0, 0]
+        stats["bytes_out"] += len(frame)
+        stats["flushes"] += 1
         if self._segment_bytes() >= self.max_segment_bytes:
             self._rotate_wanted = "size"
+
+    def counters(self) -> dict[str, float]:
+        """The recorder's counters as the metrics export them (any thread): frames,
+        records, ``bytes_in`` (frame bytes) and ``bytes_out`` (file bytes) written whole,
+        ``write_errors``, ``short_writes``, ``dropped``, ``segments``, ``writing`` (1 until
+        it stopped on an error or was closed) and ``flush_lag_seconds``: how long the
+        oldest record not yet on disk has waited (0 when everything is written; since the
+        failure once writing failed)."""
+        stats = dict(self.stats)
+        now = _time_ns()
+        if self._failed:
+            oldest = self._failed_ns
+        else:
+            oldest = self._oldest_ns
+            try:
+                queued = _item_wall(self._queue[0])
+            except IndexError:
+                queued = 0
+            if queued and (not oldest or queued < oldest):
+                oldest = queued
+        return {
+            "frames": stats["frames"],
+            "records": stats["records"],
+            "bytes_in": stats["bytes_in"],
+            "bytes_out": stats["bytes_out"],
+            "segments": stats["segments"],
+            "write_errors": stats["write_errors"],
+            "short_writes": stats["short_writes"],
+            "dropped": stats["dropped"],
+            "writing": int(not self._failed and not self._closed),
+            "flush_lag_seconds": max(0.0, (now - oldest) / 1e9) if oldest else 0.0,
+        }
 
     def _segment_bytes(self) -> int:
         file = self._file

@@ -3,7 +3,9 @@
 :class:`WexbookCollector` reads every row of :data:`feeds.metrics.spec.METRICS` at
 scrape time, from the objects that already hold the values (see :mod:`feeds.metrics.spec`),
 so a scrape costs the scraper, not the event path. It is safe to scrape from another
-thread (the HTTP server's): every collection of the engine is copied before it is read.
+thread (the HTTP server's): every collection of the engine is copied before it is read. A
+capture :class:`~feeds.capture.recorder.Recorder` attached to the manager (its tap) is read
+once per scrape (``Recorder.counters()``) for the ``wexbook_capture_*`` rows.
 
     registry = CollectorRegistry()
     collector = WexbookCollector(manager, registry=registry)  # or register(manager)
@@ -66,7 +68,9 @@ class WexbookCollector:
         watch = self.watch
         watch.reconcile()
         manager = self.manager
-        scrape = Scrape(manager, watch, self.clock(), tuple(watch.clients))
+        scrape = Scrape(
+            manager, watch, self.clock(), tuple(watch.clients), capture=_capture(manager)
+        )
         books = list(manager.books.values())
         connections = list(manager.connections.values())
         schedulers = list(manager.schedulers.items())
@@ -88,6 +92,12 @@ class WexbookCollector:
             else:
                 _add(family, (), spec.read(scrape))
             yield family
+
+
+def _capture(manager: Any) -> dict[str, float] | None:
+    """The counters of the capture recorder attached to ``manager`` (its tap), or None."""
+    counters = getattr(getattr(manager, "tap", None), "counters", None)
+    return counters() if callable(counters) else None
 
 
 def _family(spec: MetricSpec) -> Any:

@@ -20,6 +20,7 @@ _SCOPES = {
     "connection": "Per websocket connection (`venue`)",
     "scheduler": "Snapshot scheduler, one per venue host (`venue`)",
     "rest": "REST clients",
+    "capture": "The capture recorder, while one is attached (`wexbook record`)",
 }
 
 

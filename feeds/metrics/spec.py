@@ -12,6 +12,10 @@ label values to :class:`~feeds.metrics.watch.Durations`. Nothing is computed on 
 path that applies events: every value is a counter the engine keeps anyway, or a
 moment :class:`~feeds.metrics.watch.BookWatch` recorded off that path.
 
+The ``capture`` rows (``wexbook_capture_*``) are there while a
+:class:`~feeds.capture.recorder.Recorder` is attached to the manager (its tap): what it
+wrote, its write errors and what they lost, and how far behind the disk is.
+
 Labels stay low-cardinality: ``venue``, ``symbol``, ``state``, ``rule``, ``cause``,
 ``result``, ``decision``, ``kind``, ``client``, ``operation`` (one of the REST table's
 operations), ``outcome`` (``ok`` or an exception class); never an id.
@@ -38,6 +42,9 @@ class Scrape:
     watch: BookWatch | None
     now: float
     clients: tuple[tuple[str, Any], ...] = ()
+    #: The capture recorder's counters (``Recorder.counters()``), read once per scrape;
+    #: None when no recorder is attached to the manager.
+    capture: dict[str, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +223,10 @@ def _rest_waits(s: Scrape) -> dict[tuple[str], int]:
         if limiter is not None:
             out[(name,)] = limiter.stats["waited"]
     return out
+
+
+def _capture(key: str) -> Callable[[Scrape], float | None]:
+    return lambda s: None if s.capture is None else s.capture[key]
 
 
 BOOK = ("venue", "symbol")
@@ -464,6 +475,57 @@ METRICS: tuple[MetricSpec, ...] = (
         "wexbook_rest_rate_limit_waits_total", "counter", "", "rest", ("client",),
         "Times a WexClient waited for its client-side rate limits.",
         "RateLimiter.stats[waited]", _rest_waits,
+    ),
+    # -- the capture recorder (while one is attached) -------------------------------
+    MetricSpec(
+        "wexbook_capture_writing", "gauge", "", "capture", (),
+        "1 while the recorder writes its capture; 0 once it stopped on a write error (the "
+        "books go on, nothing more is recorded) or was closed.",
+        "Recorder.counters()[writing]", _capture("writing"),
+    ),
+    MetricSpec(
+        "wexbook_capture_frames_written_total", "counter", "", "capture", (),
+        "Websocket frames written to the capture whole (a zstandard frame cut short by a "
+        "write error is not counted: its frames are dropped).",
+        "Recorder.stats[frames]", _capture("frames"),
+    ),
+    MetricSpec(
+        "wexbook_capture_records_written_total", "counter", "", "capture", (),
+        "JSON records written to the capture whole (headers, books, decisions, checkpoints, "
+        "snapshots, connection events).",
+        "Recorder.stats[records]", _capture("records"),
+    ),
+    MetricSpec(
+        "wexbook_capture_written_bytes_total", "counter", "bytes", "capture", (),
+        "Bytes written to the capture's files (compressed).",
+        "Recorder.stats[bytes_out]", _capture("bytes_out"),
+    ),
+    MetricSpec(
+        "wexbook_capture_frame_bytes_total", "counter", "bytes", "capture", (),
+        "Bytes of the websocket frames written (before compression).",
+        "Recorder.stats[bytes_in]", _capture("bytes_in"),
+    ),
+    MetricSpec(
+        "wexbook_capture_flush_lag_seconds", "gauge", "seconds", "capture", (),
+        "Seconds the oldest frame or record not yet on disk has waited (0: all written; "
+        "about the flush interval at most while healthy; since the failure once writing "
+        "failed).",
+        "Recorder.counters()[flush_lag_seconds]", _capture("flush_lag_seconds"),
+    ),
+    MetricSpec(
+        "wexbook_capture_write_errors_total", "counter", "", "capture", (),
+        "Errors writing the capture (a full disk...): the first one stops the recording.",
+        "Recorder.stats[write_errors]", _capture("write_errors"),
+    ),
+    MetricSpec(
+        "wexbook_capture_short_writes_total", "counter", "", "capture", (),
+        "Writes the system took only in part (the rest was written on, or failed).",
+        "Recorder.stats[short_writes]", _capture("short_writes"),
+    ),
+    MetricSpec(
+        "wexbook_capture_dropped_total", "counter", "", "capture", (),
+        "Frames and records never written because writing had failed.",
+        "Recorder.stats[dropped]", _capture("dropped"),
     ),
     MetricSpec(
         "wexbook_rest_retries_total", "counter", "", "rest", ("client",),
