@@ -98,6 +98,20 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
 positive_int = int_at_least(1)
 
 
+def int_between(minimum: int, maximum: int) -> Callable[[str], int]:
+    """A whole number from ``minimum`` to ``maximum`` (said in one line, not listed)."""
+    what = f"a whole number from {minimum} to {maximum}"
+
+    def check(text: str) -> int:
+        value = _number(text, int, what)
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}")
+        return int(value)
+
+    check.__name__ = f"int_between_{minimum}_{maximum}"
+    return check
+
+
 def probability(text: str) -> float:
     """A probability: a number from 0 to 1."""
     value = _number(text, float, "a probability from 0 to 1")

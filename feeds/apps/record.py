@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from feeds.apps.args import positive_float
 from feeds.capture import Recorder
 from feeds.manager import BookManager
 from feeds.metrics import cli as metrics_cli
@@ -34,16 +35,6 @@ HELP = "record live books (the simulator with faults, by default) to a capture"
 DESCRIPTION = __doc__.split("\n\n", 1)[1].rsplit("\n\nExit codes", 1)[0]
 DEFAULT_SPOT = "btc_usdt,eth_usdt"
 DEFAULT_FUTURES = "btc_usdt"
-
-
-def _positive(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return number
 
 
 def _symbols(value: str) -> list[str]:
@@ -58,7 +49,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``wexbook record``."""
     p.add_argument("--out", type=Path, default=Path("capture"), help="capture directory")
     p.add_argument(
-        "--seconds", type=_positive, default=None, help="stop after this long (default: Ctrl-C)"
+        "--seconds",
+        type=positive_float,
+        default=None,
+        help="stop after this long (default: Ctrl-C)",
     )
     p.add_argument(
         "--spot",
@@ -77,7 +71,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sim = p.add_argument_group("the embedded simulator (when no URL is given)")
     sim.add_argument("--no-faults", action="store_true", help="a clean simulator")
     sim.add_argument("--seed", type=int, default=7, help="seed of the order flow and faults")
-    sim.add_argument("--speed", type=_positive, default=1.0, help="simulator speed factor")
+    sim.add_argument("--speed", type=positive_float, default=1.0, help="simulator speed factor")
     real = p.add_argument_group("real endpoints")
     real.add_argument("--spot-url", help="spot public websocket URL")
     real.add_argument("--futures-url", help="futures market websocket URL")
@@ -87,25 +81,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     cap = p.add_argument_group("capture")
     cap.add_argument(
         "--flush-interval",
-        type=_positive,
+        type=positive_float,
         default=1.0,
         help="seconds between flushes: the most a kill -9 loses (default: 1)",
     )
     cap.add_argument(
         "--checkpoint-interval",
-        type=_positive,
+        type=positive_float,
         default=1.0,
         help="seconds between book checkpoints (default: 1)",
     )
     cap.add_argument(
         "--segment-mb",
-        type=_positive,
+        type=positive_float,
         default=256.0,
         help="rotate after this many compressed MiB (default: 256)",
     )
     cap.add_argument(
         "--segment-seconds",
-        type=_positive,
+        type=positive_float,
         default=3600.0,
         help="rotate after this many seconds (default: 3600; always at UTC midnight)",
     )

@@ -13,39 +13,45 @@ Times (``--start``/``--stop``) are ISO 8601 UTC (``2026-12-02T14:00:00Z``) or se
 from the capture's start (``+30``); with ``--exchange-time`` they are compared with the
 events' exchange time instead of the local receive time.
 
-Exit codes: 0 replayed (and verified, with ``--verify``); 1 a mismatch, or nothing to
-replay; 2 bad usage (no such path, not a capture, a bad option).
+A replay fails (exit 1) on what it could not check, and says it on ``unchecked:``
+lines: no book or no checkpoint, depth events of no book, a book that never applied an
+event, a missing segment, a record it cannot use (``bad record:``, with its segment and
+number), unreadable data (a truncated tail of a run's last segment, what ``kill -9``
+leaves, is only a warning), a window that holds nothing of the capture. The summary
+says the window applied. An empty or inverted window is bad usage.
+
+Exit codes: 0 replayed (and verified, with ``--verify``); 1 a mismatch, something that
+could not be checked, or nothing to replay; 2 bad usage (no such path, not a capture,
+a bad option, an empty window).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
+from feeds.apps.args import int_between, positive_float
+
 HELP = "replay a capture through the engine (--verify: prove it rebuilt the same books)"
 DESCRIPTION = __doc__.split("\n\n", 1)[1].rsplit("\n\nExit codes", 1)[0]
-
-
-def _positive(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return number
 
 
 def _time(value: str) -> tuple[str, float]:
     """``("rel", seconds)`` for ``+S``, ``("abs", epoch seconds)`` for ISO 8601."""
     if value.startswith("+"):
         try:
-            return "rel", float(value[1:])
+            seconds = float(value[1:])
         except ValueError:
             raise argparse.ArgumentTypeError(f"not +SECONDS: {value!r}") from None
+        if not math.isfinite(seconds) or seconds < 0:
+            raise argparse.ArgumentTypeError(
+                f"+SECONDS must be a finite number >= 0 from the capture's start, not {value!r}"
+            )
+        return "rel", seconds
     try:
         when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -80,7 +86,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="replay only this book (repeatable; default: all)",
     )
     pace = p.add_mutually_exclusive_group()
-    pace.add_argument("--speed", type=_positive, help="pace by receive times, N times faster")
+    pace.add_argument("--speed", type=positive_float, help="pace by receive times, N times faster")
     pace.add_argument("--realtime", action="store_true", help="pace by receive times (x1)")
     p.add_argument("--start", type=_time, help="first time of interest (ISO 8601 or +SECONDS)")
     p.add_argument("--stop", type=_time, help="last time of interest (ISO 8601 or +SECONDS)")
@@ -104,15 +110,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--every-ms",
-        type=_positive,
+        type=positive_float,
         default=100.0,
         help="sampling period of --plot and --parquet (default: 100 ms)",
     )
     p.add_argument(
         "--levels",
-        type=int,
+        type=int_between(1, 500),
         default=10,
-        choices=range(1, 501),
         metavar="N",
         help="levels per side sampled by --plot and --parquet (default: 10)",
     )
@@ -131,49 +136,79 @@ def _resolve(spec: tuple[str, float] | None, base_ns: int | None, exchange: bool
         return int(value * 1000) if exchange else int(value * 1e9)
     if exchange:
         raise ValueError("with --exchange-time, give --start/--stop as ISO 8601 times")
-    return (base_ns or 0) + int(value * 1e9)
+    if base_ns is None:
+        raise ValueError(
+            "+SECONDS counts from the capture's start, and no first record could be read: "
+            "give ISO 8601 times"
+        )
+    return base_ns + int(value * 1e9)
+
+
+def _start_of(runs: Any) -> int | None:
+    """The receive time of the capture's first record (the earliest run's)."""
+    from feeds.capture import SegmentReader
+
+    times = []
+    for run in runs:
+        first = next(iter(SegmentReader(run.segments[0])), None)
+        if first is not None:
+            times.append(first[1])
+    return min(times) if times else None
+
+
+def _options(args: argparse.Namespace, runs: Any) -> dict[str, Any]:
+    """The replay's options from the command line (ValueError: bad usage)."""
+    from feeds.capture.replay import Replayer
+
+    options: dict[str, Any] = {"verify": args.verify, "symbols": args.book}
+    if args.realtime or args.speed:
+        options["speed"] = 1.0 if args.realtime else args.speed
+    relative = any(t is not None and t[0] == "rel" for t in (args.start, args.stop))
+    base = _start_of(runs) if relative else None
+    start = _resolve(args.start, base, args.exchange_time)
+    stop = _resolve(args.stop, base, args.exchange_time)
+    if args.exchange_time:
+        if start is None and stop is None:
+            raise ValueError("--exchange-time applies to --start/--stop: give one of them")
+        options["start_exchange_ms"], options["stop_exchange_ms"] = start, stop
+    else:
+        options["start_ns"], options["stop_ns"] = start, stop
+    Replayer(**options)  # refuses an empty or inverted window before anything is read
+    return options
 
 
 def run(args: argparse.Namespace) -> int:
     """The ``wexbook replay`` command."""
-    from feeds.capture import CaptureError, SegmentReader, open_capture
+    from feeds.capture import CaptureError, open_capture
     from feeds.capture.replay import Replayer
 
     try:
         runs = open_capture(args.capture)
-        first = next(iter(SegmentReader(runs[0].segments[0])), None)
-        base = first[1] if first else None
-        options: dict[str, Any] = {"verify": args.verify, "symbols": args.book}
-        if args.realtime or args.speed:
-            options["speed"] = 1.0 if args.realtime else args.speed
-        start = _resolve(args.start, base, args.exchange_time)
-        stop = _resolve(args.stop, base, args.exchange_time)
-        if args.exchange_time:
-            options["start_exchange_ms"], options["stop_exchange_ms"] = start, stop
-        else:
-            options["start_ns"], options["stop_ns"] = start, stop
-        if args.plot or args.parquet:
-            return _research(args, runs, options)
-        replayer = Replayer(**options)
-        try:
-            report = replayer.run(runs)
-        except KeyboardInterrupt:  # Ctrl-C: what was replayed so far, then exit 130
-            print(replayer.report.summary())
-            print("wexbook replay: interrupted", file=sys.stderr)
-            return 130
-    except CaptureError as exc:
+        options = _options(args, runs)
+    except (CaptureError, ValueError) as exc:
         return _fail(str(exc), 2)
-    except ValueError as exc:
-        return _fail(str(exc), 2)
+    if args.plot or args.parquet:
+        return _research(args, runs, options)
+    replayer = Replayer(**options)
+    try:
+        report = replayer.run(runs)
+    except KeyboardInterrupt:  # Ctrl-C: what was replayed so far, then exit 130
+        print(replayer.report.summary())
+        print("wexbook replay: interrupted", file=sys.stderr)
+        return 130
+    except CaptureError as exc:  # the capture cannot be read on (a format it does not know)
+        print(replayer.report.summary())
+        return _fail(str(exc), 1)
     print(report.summary())
     if args.audit:
         print(_audit_text(report))
     missing = _missing(args.book, report.books)
     if missing:
         return _fail(f"no book {missing} in the capture", 2)
-    if not report.frames and not report.books:
-        return _fail("nothing to replay in the capture", 1)
-    return 0 if report.ok else 1
+    if not report.ok:
+        what = "mismatch" if report.mismatch_count else "could not check everything"
+        return _fail(f"{what}: see above", 1)
+    return 0
 
 
 def _missing(wanted: list[str] | None, found: Any) -> str | None:
@@ -201,10 +236,14 @@ def _research(args: argparse.Namespace, runs: Any, options: dict[str, Any]) -> i
     for out in (args.parquet, args.plot):
         if out and not Path(out).resolve().parent.is_dir():
             return _fail(f"cannot write {out}: no such directory {Path(out).parent}", 2)
+    from feeds.capture import CaptureError
+
     try:
         samples, report = sample_books(runs, every_ms=args.every_ms, levels=args.levels, **options)
     except MissingExtra as exc:
         return _fail(str(exc), 2)
+    except CaptureError as exc:
+        return _fail(str(exc), 1)
     print(report.summary())
     if args.audit:
         print(_audit_text(report))

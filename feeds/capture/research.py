@@ -3,9 +3,12 @@
 :func:`sample_books` replays a capture and samples every book every ``every_ms`` of
 receive time into a :class:`BookSamples` (numpy: times, live flags, update ids, top-N
 bids and asks as ``(T, N, 2)`` float64 price/qty arrays, NaN where a level is absent
-or the book has none). :func:`to_dataframe` (pandas) and :func:`to_parquet` (pyarrow)
-are the optional extra ``wexbook[research]``; :func:`plot_book` (matplotlib) is
-``wexbook[plot]``. Without them these raise :class:`MissingExtra`, naming the extra.
+or the book has none). A sample at time t is the book as of the last record received at
+or before t, in its state then: never a later record's (no look-ahead; see
+:func:`~feeds.capture.replay.iter_views`). :func:`to_dataframe` (pandas) and
+:func:`to_parquet` (pyarrow) are the optional extra ``wexbook[research]``;
+:func:`plot_book` (matplotlib) is ``wexbook[plot]``. Without them these raise
+:class:`MissingExtra`, naming the extra.
 """
 
 from __future__ import annotations
