@@ -1,6 +1,9 @@
 """Real recorded Binance feeds (../shared/realdata), imported and replayed through the engine.
 
 The expected figures are those of each folder's PROVENANCE.md. Skipped when the data is absent.
+Each recording is imported as a user does, ``wexbook import INPUT -o OUT`` with no other option
+(the venue and the symbols come from the frames). :func:`bbo_agreement` below is a plain
+two-pass reference of :func:`feeds.capture.tickers.check_tickers`, which must agree with it.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from feeds.apps.cli import main
 from feeds.capture import iter_events, replay
-from feeds.capture.importers import binance_book_ticker, import_cryptofeed, import_hftbacktest
+from feeds.capture.importers import binance_book_ticker
+from feeds.capture.tickers import check_tickers
 
 REALDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "realdata"
 SPOT = REALDATA / "hftbacktest-binance-spot-btcusdt"
@@ -62,16 +67,16 @@ def bbo_agreement(capture: Path) -> dict[str, tuple[int, int, int]]:
 @pytest.fixture(scope="module")
 def spot_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _need(SPOT)
-    out = tmp_path_factory.mktemp("hft")
-    import_hftbacktest(sorted(SPOT.glob("btcusdt_*.gz")), out)
+    out = tmp_path_factory.mktemp("hft") / "cap"
+    assert main(["import", *map(str, sorted(SPOT.glob("btcusdt_*.gz"))), "-o", str(out)]) == 0
     return out
 
 
 @pytest.fixture(scope="module")
 def futures_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _need(FUTURES)
-    out = tmp_path_factory.mktemp("cf")
-    import_cryptofeed(FUTURES, out)
+    out = tmp_path_factory.mktemp("cf") / "cap"
+    assert main(["import", str(FUTURES), "-o", str(out)]) == 0
     return out
 
 
@@ -87,6 +92,8 @@ def test_spot_session_replays_with_no_gap_and_the_exchanges_bbo(spot_capture: Pa
     # After each of the 6,492 events applied once LIVE, 6,490 agree with the latest
     # bookTicker not above the book's id.
     assert bbo_agreement(spot_capture) == {"btcusdt": (6492, 6492, 6490)}
+    tickers = check_tickers(spot_capture)
+    assert tickers.ok and (tickers.compared, tickers.agreed) == (6492, 6490), tickers.summary()
 
 
 def test_the_second_day_replays_on_its_own(spot_capture: Path) -> None:
@@ -120,3 +127,8 @@ def test_futures_four_symbols_replay_with_pu_chaining(futures_capture: Path) -> 
         assert at_id == applied
         assert book.counts["applied"] in (applied, applied - 1)
         assert compared == agreed == bbo
+    tickers = check_tickers(futures_capture, min_agreement=1.0)
+    assert tickers.ok, tickers.summary()
+    assert {s: (b.compared, b.agreed) for (_, s), b in tickers.books.items()} == {
+        s: (bbo, bbo) for s, (_, _, bbo) in FUTURES_EXPECTED.items()
+    }

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import gzip
 import random
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -48,6 +50,7 @@ def _one_line(err: str) -> str:
 # -- the real recordings, no options -------------------------------------------------------
 
 
+@pytest.mark.slow  # about 6 s; tests/test_capture_realdata.py imports it the same way
 def test_real_spot_recording_imports_with_no_options(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -331,3 +334,27 @@ def test_a_damaged_file_among_good_ones_imports_nothing(tmp_path: Path) -> None:
     assert len(paths) == 2 and sorted(out.iterdir()) == sorted(paths)
     assert all(p.name.endswith(SUFFIX) for p in paths)
     assert len(open_capture(out)) == 1
+
+
+def test_a_write_error_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    """``wexbook import`` under ``RLIMIT_FSIZE``: the kernel refuses the segment's growth
+    (EFBIG, a real write error) half way; exit 1, one line, no file left."""
+    snapshot, frames = coinm_frames(events=3000)
+    src = write_hftbacktest(tmp_path / "btcusd_20231114.gz", snapshot, frames)
+    out = tmp_path / "cap"
+    child = (
+        "import resource, signal, sys\n"
+        "from feeds.apps.cli import main\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", child, "import", str(src), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    line = _one_line(done.stderr)
+    assert done.returncode == 1 and "cannot write" in line and "nothing written" in line, line
+    assert not out.exists()

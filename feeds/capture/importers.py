@@ -43,6 +43,7 @@ gaps; a book with depth events of which none applied is a problem (``ok`` false)
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import heapq
 import os
@@ -715,9 +716,23 @@ class _Importer:
     def name(self, segment: int) -> str:
         return f"{self.run}-{segment:05d}{SUFFIX}"
 
+    def _close_writer(self) -> None:
+        """Close the segment being written and check that all of it reached the file."""
+        writer, self.writer = self.writer, None
+        if writer is None:
+            return
+        writer.close()
+        partial = self.partials[-1]
+        size = partial.stat().st_size
+        if size != writer.bytes_out:  # a short write the writer did not see
+            raise OSError(
+                errno.ENOSPC,
+                f"short write: {size} of {writer.bytes_out} bytes reached the file",
+                str(partial),
+            )
+
     def new_segment(self, wall: int, extra: dict[str, Any] | None = None) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        self._close_writer()
         self.segment += 1
         path = self.out / self.name(self.segment)
         partial = path.with_name(path.name + ".partial")
@@ -822,8 +837,7 @@ class _Importer:
             last = self.now[0]
             self.next_cp = last  # a final checkpoint of every book
             self._checkpoints(last)
-            self.writer.close()
-            self.writer = None
+            self._close_writer()
 
     def abort(self) -> None:
         """Close quietly and remove every file written."""
