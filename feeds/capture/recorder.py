@@ -41,6 +41,7 @@ and the futures ``topic@listenKey`` subscribe params alike).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import errno
 import logging
@@ -512,10 +513,15 @@ class Recorder:
             self._wake.wait(self.flush_interval)
             self._wake.clear()
             closing = self._closing
-            try:
-                self._drain()
-            except Exception:
-                self._fail()
+            if self._failed:
+                # Hooks may be held elsewhere (an observer list, the compiled stamp): what
+                # still arrives is counted and let go.
+                self._discard()
+            else:
+                try:
+                    self._drain()
+                except Exception:
+                    self._fail()
             # The writer thread is this recorder's own: its CPU time is the capture's cost
             # off the event loop (compression, packing, writing).
             self.stats["writer_cpu_ns"] = time.thread_time_ns()
@@ -538,15 +544,24 @@ class Recorder:
         self._put = self._drop  # type: ignore[method-assign]
         self.on_frame = self._drop_frame  # type: ignore[method-assign]
         held, self._held = self._held, [0, 0, 0]
-        lost = held[0] + held[1]
+        stats["dropped"] += held[0] + held[1]
+        self._discard()
+        self._oldest_ns = 0
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):
+                file.close()
+
+    def _discard(self) -> None:
+        """Let go of everything queued, counted as dropped (writing failed)."""
+        lost = 0
         while True:
             try:
                 item = self._queue.popleft()
             except IndexError:
                 break
             lost += 1 + (len(item[2]) if item[0] == "S" else 0)
-        stats["dropped"] += lost
-        self._oldest_ns = 0
+        self.stats["dropped"] += lost
 
     def _drop(self, item: object) -> None:
         """``_put`` once writing failed: the capture stops, the books go on."""
