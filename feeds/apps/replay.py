@@ -180,15 +180,16 @@ def _options(args: argparse.Namespace, runs: Any) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     """The ``wexbook replay`` command."""
     from feeds.capture import CaptureError, open_capture
-    from feeds.capture.replay import Replayer
+    from feeds.capture.replay import Replayer, note_unlisted
 
+    unlisted: list[Any] = []  # folders that cannot be listed: said, and a failure
     try:
-        runs = open_capture(args.capture)
+        runs = open_capture(args.capture, problems=unlisted)
         options = _options(args, runs)
     except (CaptureError, ValueError) as exc:
         return _fail(str(exc), 2)
     if args.plot or args.parquet:
-        return _research(args, runs, options)
+        return _research(args, runs, options, unlisted)
     replayer = Replayer(**options)
     try:
         report = replayer.run(runs)
@@ -199,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
     except CaptureError as exc:  # the capture cannot be read on (a format it does not know)
         print(replayer.report.summary())
         return _fail(str(exc), 1)
+    note_unlisted(report, unlisted)
     print(report.summary())
     if args.audit:
         print(_audit_text(report))
@@ -222,7 +224,10 @@ def _audit_text(report: Any) -> str:
     return gap_table_text(report.gaps)
 
 
-def _research(args: argparse.Namespace, runs: Any, options: dict[str, Any]) -> int:
+def _research(
+    args: argparse.Namespace, runs: Any, options: dict[str, Any], unlisted: list[Any]
+) -> int:
+    from feeds.capture.replay import note_unlisted
     from feeds.capture.research import MissingExtra, require_output, sample_books
 
     # What would fail after the replay fails before it: a missing extra, a missing folder.
@@ -244,6 +249,7 @@ def _research(args: argparse.Namespace, runs: Any, options: dict[str, Any]) -> i
         return _fail(str(exc), 2)
     except CaptureError as exc:
         return _fail(str(exc), 1)
+    note_unlisted(report, unlisted)
     print(report.summary())
     if args.audit:
         print(_audit_text(report))

@@ -68,13 +68,15 @@ def _books_of(path: Path) -> tuple[int, list[str]]:
     for kind, wall, _mono, _conn, payload in reader:
         if kind == "header":
             start = wall
-            books = list(payload.get("symbols") or [])
+            symbols = payload.get("symbols")
+            books = [s for s in symbols if isinstance(s, str)] if isinstance(symbols, list) else []
             if books:
                 break
             continue
-        if kind == "book":
-            name = f"{payload['v']}:{payload['s']}"
-            if name not in books:
+        if kind == "book":  # a bad one is the replay's to report (a bad record)
+            venue, symbol = payload.get("v"), payload.get("s")
+            name = f"{venue}:{symbol}"
+            if isinstance(venue, str) and isinstance(symbol, str) and name not in books:
                 books.append(name)
     return start, books
 

@@ -813,6 +813,8 @@ class Replayer:
                 )
                 book.down_since = None
             run.books[book.key] = book.report
+        for key in [k for k in run.unmatched if k in run.books]:
+            run.early[key] = run.unmatched.pop(key)  # before the book was added: not a failure
         report.run_reports.append(run)
         for key, b in run.books.items():
             have = report.books.get(key)
@@ -826,6 +828,12 @@ class Replayer:
             self._unchecked("no checkpoint compared")
         for (venue, symbol), n in sorted(run.unmatched.items()):
             self._unchecked(f"{n:,} depth events matched no book ({venue}:{symbol})")
+        prefix = f"run {run.run}: " if self._several else ""
+        for (venue, symbol), n in sorted(run.early.items()):
+            self.report.warnings.append(
+                f"{prefix}{n:,} depth events came before their book was added "
+                f"({venue}:{symbol}): not applied"
+            )
         for (venue, symbol), b in sorted(run.books.items()):
             if b.applied == 0 and not self._stopped:
                 why = f"{b.events:,} depth events for it" if b.events else "no depth event for it"
@@ -1402,16 +1410,27 @@ def _key(item: str | Key) -> Key:
 def replay(capture: Any, **options: Any) -> ReplayReport:
     """Replay (and by default verify) the capture at ``capture`` (path, directory, glob,
     list of them, or runs from :func:`open_capture`); options as :class:`Replayer`."""
-    runs = _runs(capture)
-    return Replayer(**options).run(runs)
+    problems: list[Problem] = []
+    runs = _runs(capture, problems)
+    report = Replayer(**options).run(runs)
+    note_unlisted(report, problems)
+    return report
 
 
-def _runs(capture: Any) -> list[Run]:
+def _runs(capture: Any, problems: list[Problem] | None = None) -> list[Run]:
     if isinstance(capture, list) and capture and isinstance(capture[0], Run):
         return capture
     if isinstance(capture, Run):
         return [capture]
-    return open_capture(capture)
+    return open_capture(capture, problems=problems)
+
+
+def note_unlisted(report: ReplayReport, problems: list[Problem]) -> None:
+    """Add to ``report`` what :func:`~feeds.capture.reader.open_capture` could not list
+    (an unreadable folder: its runs were not replayed, a failure)."""
+    for problem in problems:
+        report.problems.append(problem)
+        report.unchecked.append(f"not replayed: {problem}")
 
 
 def iter_events(
