@@ -469,3 +469,17 @@ def test_levels_and_durations_are_one_line_errors(tmp_path: Path) -> None:
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         err = done.stderr.strip()
         assert len(err.splitlines()) == 1 and len(err) < 200, (args, err)
+
+
+def test_depth_events_before_their_book_are_said_not_failed(tmp_path: Path) -> None:
+    """A recording that hears a symbol's pushes before it adds the book (an import reading
+    the frames before the snapshot): those events are said, and the replay still verifies."""
+    records = _records()
+    conn, book = records[0], records[1]
+    early = [("F", 0, spot_raw(1, 2 + n, symbol="btc_usdt"), T0 + n) for n in range(3)]
+    records = [conn, *early, ("J", book[1], T0 + 5), *records[2:]]
+    report = replay(_write(_seg(tmp_path), records))
+    assert report.ok, report.summary()
+    assert "warning: 3 depth events came before their book was added (spot:btc_usdt)" in (
+        report.summary()
+    )
