@@ -5,6 +5,7 @@
     python -m bench.capture replay          # replay frames/s vs the bare engine, same frames
     python -m bench.capture size            # capture bytes per million frames vs raw JSON
     python -m bench.capture kill            # data lost to kill -9 of `wexbook record`
+    python -m bench.capture integrity       # checksums + whole-book hash: CPU and size
 
 - **overhead**: the simulator runs in its own process (its CPU is not counted); one
   BookManager keeps 4 spot + 4 futures books; rounds alternate without a Recorder, with
@@ -26,6 +27,13 @@
   when present; and the bytes per million frames.
 - **kill**: ``wexbook record`` in a subprocess, ``kill -9`` after a random time, then
   the kill time minus the receive time of the last record that reads back.
+- **integrity** (not in the default four): what frame checksums and whole-book checkpoint
+  hashes cost. First one checkpoint's hash of a book of 20, 1,000 and 5,000 levels per
+  side, whole book against the top 20 levels (captures before); then, as **overhead**
+  does, interleaved rounds of the live path with no recorder, with a recorder as before
+  (top-20 hash, no checksum: ``legacy``) and with the recorder as it is (``integrity``):
+  CPU per frame of all threads, the recorder's own CPU (checkpoints on the loop, the
+  writer thread) and the capture bytes per frame of each, in the same run.
 """
 
 from __future__ import annotations
@@ -42,18 +50,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
+import zstandard
 
 from bench.runners import loop_engine, setup_engine
 from bench.simproc import start_simulator
 from bench.streams import bench_stream
 from feeds.capture import Recorder, SegmentReader, open_capture, replay
-from feeds.capture.format import SUFFIX
+from feeds.capture.format import LEGACY_HASH_LEVELS, SUFFIX, book_hash
 from feeds.capture.writer import SegmentWriter
 from feeds.manager import BookManager
 from feeds.rest import MarketClient
-from orderbook import accel
+from orderbook import BookSync, SpotSequencer, accel, spot_snapshot
 
 REALDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "realdata"
 
@@ -394,12 +404,148 @@ def _kill(trials: int, flush: float) -> list[float]:
     return losses
 
 
+# -- integrity: checksums and whole-book hashes ----------------------------------------------
+
+
+def _hash_costs(sizes: tuple[int, ...] = (20, 1000, 5000), n: int = 200) -> list[dict]:
+    """One checkpoint hash of a LIVE book of ``size`` levels per side, median of ``n``."""
+    rows = []
+    for size in sizes:
+        result = {
+            "lastUpdateId": 1,
+            "bids": [
+                [f"{30000 - i * 0.01:.2f}", f"{1 + (i * 7919) % 5000 / 100:.8f}"]
+                for i in range(1, size + 1)
+            ],
+            "asks": [
+                [f"{30000 + i * 0.01:.2f}", f"{1 + (i * 104729) % 5000 / 100:.4f}"]
+                for i in range(size)
+            ],
+        }
+        sync = BookSync("btc_usdt", SpotSequencer())
+        sync.on_snapshot(spot_snapshot(result, "btc_usdt", size))
+        # Half of each side re-set by events: quantities stored as the exchange spelled them.
+        sync.book.apply(result["bids"][: size // 2], result["asks"][: size // 2])
+        row: dict[str, Any] = {"levels": size}
+        for name, levels in (("whole", None), ("top20", LEGACY_HASH_LEVELS)):
+            times = []
+            for _ in range(n):
+                t = time.perf_counter_ns()
+                book_hash(sync, levels)
+                times.append(time.perf_counter_ns() - t)
+            row[name] = statistics.median(times) / 1e3
+        rows.append(row)
+    return rows
+
+
+async def _integrity(speed: float, symbols: int, rounds: int, seconds: float) -> dict:
+    names = [f"s{n}_usdt" for n in range(symbols)]
+    modes = ["off", "legacy", "integrity"]
+    proc, urls = start_simulator(speed, names, rounds * len(modes) * seconds + 60)
+    tmp = Path(tempfile.mkdtemp(prefix="wexbook-bench-"))
+    try:
+        market = MarketClient(urls["spot REST"], urls["futures REST"])
+        manager = BookManager(
+            spot_ws_url=urls["spot websocket"],
+            futures_ws_url=urls["futures websocket"],
+            market=market,
+            max_concurrent_snapshots=8,
+        )
+        cpu: dict[str, list[float]] = {m: [] for m in modes}
+        own_cp: dict[str, list[float]] = {m: [] for m in modes[1:]}
+        own_writer: dict[str, list[float]] = {m: [] for m in modes[1:]}
+        size: dict[str, list[float]] = {m: [] for m in modes[1:]}
+        levels: list[int] = []
+        async with market, manager:
+            await manager.add_many("spot", names)
+            await manager.add_many("futures", names)
+            while not all(b.sync.is_live for b in manager.books.values()):
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)
+            for n in range(rounds * len(modes)):
+                mode = modes[n % len(modes)]
+                recorder = None
+                if mode != "off":
+                    if mode == "legacy":
+                        recorder = Recorder(tmp / f"r{n}", hash_levels=LEGACY_HASH_LEVELS)
+                        # As captures were written before: no zstandard content checksum.
+                        recorder._compressor = zstandard.ZstdCompressor(level=recorder.level)
+                    else:
+                        recorder = Recorder(tmp / f"r{n}")
+                    recorder.attach(manager)
+                events0 = sum(b.depth_events for b in manager.books.values())
+                cpu0 = time.process_time()
+                await asyncio.sleep(seconds)
+                if recorder is not None:
+                    recorder.close()
+                cpu1 = time.process_time()
+                events = max(sum(b.depth_events for b in manager.books.values()) - events0, 1)
+                cpu[mode].append((cpu1 - cpu0) / events * 1e6)
+                levels.extend(
+                    len(b.sync.book.bids) + len(b.sync.book.asks)
+                    for b in manager.books.values()
+                    if b.sync.book is not None
+                )
+                if recorder is not None:
+                    st = recorder.stats
+                    frames = max(st["frames"], 1)
+                    own_cp[mode].append(st["checkpoint_cpu_ns"] / frames / 1e3)
+                    own_writer[mode].append(st["writer_cpu_ns"] / frames / 1e3)
+                    size[mode].append(st["bytes_out"] / frames)
+        med = {m: statistics.median(v) for m, v in cpu.items()}
+        return {
+            "cpu": med,
+            "own_cp": {m: statistics.median(v) for m, v in own_cp.items()},
+            "own_writer": {m: statistics.median(v) for m, v in own_writer.items()},
+            "size": {m: statistics.median(v) for m, v in size.items()},
+            "levels": statistics.median(levels) / 2 if levels else 0,
+            "books": len(manager.books),
+            "rounds": rounds,
+        }
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _print_integrity(args: argparse.Namespace) -> None:
+    for row in _hash_costs():
+        print(
+            f"integrity: one checkpoint hash of a book of {row['levels']:,} levels per side: "
+            f"whole book {row['whole']:.1f} us, top 20 levels {row['top20']:.1f} us",
+            flush=True,
+        )
+    r = asyncio.run(_integrity(args.speed, 4, args.rounds, args.seconds))
+    cpu, cp, wr, size = r["cpu"], r["own_cp"], r["own_writer"], r["size"]
+    bottom = {m: (cpu["off"] + cp[m] + wr[m]) / cpu["off"] for m in cp}
+    print(
+        f"integrity: live path CPU per frame (all threads, median of {r['rounds']} "
+        f"interleaved rounds, {r['books']} books of about {r['levels']:,.0f} levels per "
+        f"side): no recorder {cpu['off']:.2f} us, recorder as before (top-20 hash, no "
+        f"checksum) {cpu['legacy']:.2f} us, with checksums + whole-book hash "
+        f"{cpu['integrity']:.2f} us: ratios to no recorder {cpu['legacy'] / cpu['off']:.3f} "
+        f"and {cpu['integrity'] / cpu['off']:.3f}; with over without "
+        f"{cpu['integrity'] / cpu['legacy']:.3f}",
+        flush=True,
+    )
+    print(
+        f"integrity: the recorder's own CPU per frame, before -> now: checkpoints "
+        f"{cp['legacy']:.3f} -> {cp['integrity']:.3f} us, writer thread "
+        f"{wr['legacy']:.2f} -> {wr['integrity']:.2f} us; capture bytes per frame "
+        f"{size['legacy']:.1f} -> {size['integrity']:.1f} "
+        f"({size['integrity'] / size['legacy']:.4f}); bottom-up ratio to no recorder "
+        f"(its own CPU over the live path's) {bottom['legacy']:.3f} -> "
+        f"{bottom['integrity']:.3f}",
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
         "what",
         nargs="*",
-        help="overhead, replay, size, kill (default: all four)",
+        help="overhead, replay, size, kill (default: all four), integrity",
     )
     p.add_argument("--frames", type=int, default=200_000)
     p.add_argument("--rounds", type=int, default=5)
@@ -409,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials", type=int, default=5, help="kill -9 trials")
     args = p.parse_args(argv)
     args.what = args.what or ["overhead", "replay", "size", "kill"]
-    unknown = set(args.what) - {"overhead", "replay", "size", "kill"}
+    unknown = set(args.what) - {"overhead", "replay", "size", "kill", "integrity"}
     if unknown:
         p.error(f"unknown measurement: {', '.join(sorted(unknown))}")
     replay_result = None
@@ -480,6 +626,8 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 flush=True,
             )
+    if "integrity" in args.what:
+        _print_integrity(args)
     if "kill" in args.what:
         losses = _kill(args.trials, 1.0)
         print(

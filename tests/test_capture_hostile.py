@@ -469,13 +469,28 @@ def _baseline_rss(tmp_path: Path) -> int:
     return _read_in_subprocess(seg)[2]
 
 
-@pytest.mark.parametrize("prefetch", [False, True])
-def test_a_decompression_bomb_is_too_large_in_bounded_memory(tmp_path, prefetch) -> None:
+def _compressed_bomb(size: int) -> bytes:
+    """``size`` bytes of a 10-byte pattern compressed as a stream (no content size in the
+    header, compressed blocks): 2 GiB make 196 KB, the issue's bomb."""
+    obj = zstandard.ZstdCompressor(level=1, write_content_size=False).compressobj()
+    piece = b"abcdefghij" * (1 << 20)
+    out = [obj.compress(piece) for _ in range(size // len(piece))]
+    return b"".join([*out, obj.flush()])
+
+
+@pytest.mark.parametrize(
+    ("bomb", "prefetch"), [("rle", False), ("compressed", False), ("compressed", True)]
+)
+def test_a_decompression_bomb_is_too_large_in_bounded_memory(tmp_path, bomb, prefetch) -> None:
     seg = tmp_path / f"bomb-00000{SUFFIX}"
-    bomb = _rle_frame(b"x", 2 << 30)  # 2 GiB of "x"
-    assert len(bomb) < 100_000
+    if bomb == "rle":  # 2 GiB of "x": too large from its block headers alone
+        frame = _rle_frame(b"x", 2 << 30)
+        assert len(frame) < 100_000
+    else:  # found too large while decompressing, a MiB at a time
+        frame = _compressed_bomb(2 << 30)
+        assert len(frame) < 250_000
     first = _frame(_header_line() + _frame_record(_PAYLOAD))
-    _crafted(seg, [first, bomb, _frame(_frame_record(_PAYLOAD) + _END)])
+    _crafted(seg, [first, frame, _frame(_frame_record(_PAYLOAD) + _END)])
     t = time.perf_counter()
     kinds, problems, rss = _read_in_subprocess(seg, prefetch)
     assert kinds == "['header', 'F', 'F', 'end']"
