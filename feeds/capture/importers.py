@@ -803,6 +803,8 @@ class _Importer:
         assert self.writer is not None
         self.writer.frame(conn, raw, wall, wall)
         self.frames += 1
+        if b'"depthUpdate"' not in raw:  # other topics (most frames): no exception to raise
+            return
         venue = self.conn_venues[conn]
         try:
             event = binance_depth_update(raw, venue)
