@@ -24,12 +24,17 @@ a :class:`~feeds.logthrottle.LogThrottle`, so a flood gives one line per 10 s);
 connection state changes go to ``on_state(state)`` (``"connected"`` /
 ``"disconnected"``).
 
-An optional ``tap`` (see :class:`~feeds.manager.FeedTap`: a recorder, metrics) sees
-every received frame as it arrives (``tap.on_frame(conn, text)``, before it is
-parsed), every text sent (``tap.on_send(conn, text)``) and every state change
-(``tap.on_connection(conn, state)``, before ``on_state``; after a close,
-:attr:`Connection.close_code` and :attr:`Connection.close_reason` say how). Without a
-tap, it costs one ``is None`` test per frame.
+Observers (see :mod:`feeds.observe`: a recorder, metrics; the manager shares its
+own :class:`~feeds.observe.Observers` with its connections) see every received
+frame as it arrives (``on_frame(conn, raw)``, before it is parsed), every text sent
+(``on_send(conn, text)``) and every state change (``on_connection(conn, state)``,
+before ``on_state``; after a close, :attr:`Connection.close_code` and
+:attr:`Connection.close_reason` say how). Without one, a frame costs one ``is None``
+test. ``tap=`` registers one observer (the older spelling).
+
+An optional ``route(raw, now) -> bool`` sees each frame first: when it returns
+True it has consumed the frame (a ``depth_update`` push given as raw bytes to its
+book; the protocol counts it as a push) and the protocol does not decode it.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from orderbook import Venue
 
 from .logthrottle import LogThrottle
+from .observe import Observers
 from .protocol import PONG_TIMEOUT, BadFrame, FeedProtocol, Received
 
 log = logging.getLogger("wexbook.connection")
@@ -72,11 +78,18 @@ class Connection:
         max_size: int = 4 * 2**20,  # largest message accepted; beyond it: close 1009, reconnect
         rng: random.Random | None = None,
         tap: Any = None,
+        observers: Observers | None = None,
+        route: Callable[[str | bytes, float], bool] | None = None,
         **protocol_options: Any,
     ) -> None:
         self.venue = Venue(venue)
-        #: Optional observer of raw traffic (see the module docstring).
-        self.tap = tap
+        #: The observers of this connection's traffic (see the module docstring).
+        self.observers = observers if observers is not None else Observers()
+        self._tap: Any = None
+        if tap is not None:
+            self.tap = tap
+        #: Optional raw-frame router (see the module docstring).
+        self.route = route
         self.url = url
         self.on_message = on_message
         self.on_state = on_state
@@ -118,6 +131,24 @@ class Connection:
         #: Bad-frame warnings: the first at once, then one summary per 10 s (all are counted).
         self.log_throttle = LogThrottle(log, 10.0)
 
+    @property
+    def tap(self) -> Any:
+        """The observer registered through ``tap`` (``None``: none)."""
+        return self._tap
+
+    @tap.setter
+    def tap(self, observer: Any) -> None:
+        if self._tap is not None:
+            self.observers.remove(self._tap)
+        self._tap = observer
+        if observer is not None:
+            self.observers.add(observer)
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called (the connection is shutting down for good)."""
+        return self._closed
+
     # -- control -------------------------------------------------------------------
 
     def start(self) -> None:
@@ -156,8 +187,9 @@ class Connection:
         ws = self._ws
         if ws is None:
             return  # sent by resubscribe() on the next connect
-        if self.tap is not None:
-            self.tap.on_send(self, text)
+        on_send = self.observers.on_send
+        if on_send is not None:
+            on_send(self, text)
         try:
             await ws.send(text)
         except websockets.ConnectionClosed:
@@ -168,8 +200,9 @@ class Connection:
         return cap / 2 + self.rng.random() * cap / 2
 
     def _set_state(self, state: str) -> None:
-        if self.tap is not None:
-            self.tap.on_connection(self, state)
+        on_connection = self.observers.on_connection
+        if on_connection is not None:
+            on_connection(self, state)
         if self.on_state is not None:
             self.on_state(state)
 
@@ -193,8 +226,9 @@ class Connection:
                     now = self._now()
                     proto.on_connected(now)
                     for text in proto.resubscribe():
-                        if self.tap is not None:
-                            self.tap.on_send(self, text)
+                        on_send = self.observers.on_send
+                        if on_send is not None:
+                            on_send(self, text)
                         await ws.send(text)
                     await ws.send(proto.ping(now))  # the link proves itself within a round trip
                     self.connected.set()
@@ -234,11 +268,18 @@ class Connection:
         heartbeat = asyncio.create_task(self._heartbeat(ws))
         try:
             proto, now, deliver = self.protocol, self._now, self.on_message
+            observers, route = self.observers, self.route
             async for text in ws:
                 self.bytes_received += len(text)
-                if self.tap is not None:
-                    self.tap.on_frame(self, text)
-                received = proto.receive(text, now())
+                on_frame = observers.on_frame
+                if on_frame is not None:
+                    on_frame(self, text)
+                t = now()
+                proto.arrived(t)
+                if route is not None and route(text, t):
+                    proto.routed()
+                    continue
+                received = proto.interpret(text)
                 if isinstance(received, BadFrame):
                     self.log_throttle.warning(
                         received.kind,

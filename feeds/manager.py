@@ -44,11 +44,22 @@ is an async iterator of :class:`BookEvent` and of other topics' pushes.
 Every book is guarded by a lock, so :class:`~feeds.threaded.ThreadedBookManager`
 can serve views to other threads while updates apply.
 
-Taps: ``tap`` (an object with the methods of :class:`FeedTap`, e.g.
-:class:`feeds.capture.Recorder`) sees, on the event loop and in order, everything
-the manager and its connections receive and decide; ``None`` (the default) costs one
-``is None`` test per frame and per decision that is not ``applied``. (``monitor``,
-below, is the metrics' hook.)
+Observation has one seam (:mod:`feeds.observe`): any number of observers
+(:class:`feeds.capture.Recorder`, :class:`feeds.metrics.BookWatch`, your own) are
+registered with :meth:`BookManager.observe` and see, on the event loop and in order,
+everything the manager and its connections receive and decide; a hook no observer
+defines costs one ``is None`` test. ``tap=`` and ``monitor =`` are older spellings
+of :meth:`BookManager.observe`. :meth:`BookManager.events` and
+:meth:`BookManager.on_event` are the convenience built beside it: typed
+:class:`BookEvent` items (every decision, ``applied`` included) and other pushes.
+
+The live data path: a ``depth_update`` frame for a book is routed as raw bytes to
+its sync's :meth:`~orderbook.BookSync.on_frame` (the compiled accelerator reads the
+bytes of a LIVE book's plain frame directly and builds no event); every other frame
+is decoded once by the connection's protocol and dispatched by type. Per-event
+``applied`` decisions reach the sync's observer only while some ``events()`` /
+``on_event`` consumer exists, so observing a book does not push it off the
+compiled path.
 """
 
 from __future__ import annotations
@@ -69,13 +80,16 @@ from orderbook import (
     Decision,
     DepthSnapshot,
     DepthUpdate,
+    MalformedEvent,
     SyncState,
     Venue,
+    frame_symbol,
     sequencer_for,
 )
 
 from .connection import Connection
 from .logthrottle import LogThrottle
+from .observe import Observers
 from .protocol import FUTURES_MARKET_URL, SPOT_PUBLIC_URL, Ack, BadFrame, Pong, Received
 from .rest import FUTURES_URL, SPOT_URL, MarketClient
 from .scheduler import SnapshotScheduler
@@ -96,7 +110,7 @@ _LOGGED = {
 
 
 class FeedTap(Protocol):
-    """What a tap is called with (on the event loop, in arrival order; see the docstring).
+    """The hooks of a recorder-like observer (see :mod:`feeds.observe` for all of them).
 
     Connection side (from :class:`~feeds.connection.Connection`): ``on_frame`` for every
     received frame before it is parsed, ``on_send`` for every subscribe request sent,
@@ -180,9 +194,16 @@ class BookManager:
         integrity_tolerance: int = 2,
         connection_options: dict[str, Any] | None = None,
         tap: FeedTap | None = None,
+        observers: list[object] | None = None,
     ) -> None:
-        #: Optional observer of everything received and decided (see :class:`FeedTap`).
-        self.tap = tap
+        #: The observers of everything received and decided (see :mod:`feeds.observe`).
+        self.observers = Observers()
+        for observer in observers or ():
+            self.observers.add(observer)
+        self._tap: Any = None
+        self._monitor: Any = None
+        if tap is not None:
+            self.tap = tap
         self.urls = {Venue.SPOT: spot_ws_url, Venue.FUTURES: futures_ws_url}
         self.market = market or MarketClient(spot_rest_url, futures_rest_url)
         self._own_market = market is None
@@ -215,10 +236,47 @@ class BookManager:
         self._closing = False
         #: Repeated warnings (failing snapshots, refused payloads): one line per key per 10 s.
         self.log_throttle = LogThrottle(log, 10.0)
-        #: Optional monitor (e.g. :class:`feeds.metrics.BookWatch`), called off the per-event
-        #: path: ``on_decision(decision, sync, payload)`` for every decision but ``applied``,
-        #: ``on_connection(conn, state)`` and ``on_pong(conn)``.
-        self.monitor: Any = None
+
+    # -- observers -----------------------------------------------------------------
+
+    def observe(self, observer: object) -> None:
+        """Register ``observer`` on the seam (see :mod:`feeds.observe`); once is enough."""
+        self.observers.add(observer)
+
+    def unobserve(self, observer: object) -> None:
+        """Unregister ``observer`` (nothing if it is not registered)."""
+        self.observers.remove(observer)
+
+    @property
+    def tap(self) -> Any:
+        """The observer given as ``tap=`` or set here (an older spelling of :meth:`observe`)."""
+        return self._tap
+
+    @tap.setter
+    def tap(self, observer: Any) -> None:
+        if self._tap is not None:
+            self.observers.remove(self._tap)
+        self._tap = observer
+        if observer is not None:
+            self.observers.add(observer)
+
+    @property
+    def monitor(self) -> Any:
+        """The observer set here (e.g. a :class:`feeds.metrics.BookWatch`; see :attr:`tap`)."""
+        return self._monitor
+
+    @monitor.setter
+    def monitor(self, observer: Any) -> None:
+        if self._monitor is not None:
+            self.observers.remove(self._monitor)
+        self._monitor = observer
+        if observer is not None:
+            self.observers.add(observer)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the manager runs on (``None`` before :meth:`start`)."""
+        return self._loop
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -262,7 +320,8 @@ class BookManager:
                 self.urls[venue],
                 lambda received, v=venue: self._on_message(v, received),
                 on_state=lambda state, v=venue: self._on_state(v, state),
-                tap=self.tap,
+                observers=self.observers,
+                route=lambda raw, now, v=venue: self._route(v, raw, now),
                 **self.connection_options,
             )
             self.connections[venue] = conn
@@ -309,14 +368,16 @@ class BookManager:
             max_unapplied=self.max_unapplied,
             observer=self._observe,
         )
+        sync.observe_applied = bool(self._queues or self._callbacks)
         book = ManagedBook(venue, symbol, sync, subscription, added=self._now())
         interval = topic_spec(venue, "depth_update").cadence_ms / 1000
         if venue is Venue.FUTURES:
             interval = int(self.futures_interval.removesuffix("ms")) / 1000
         book.stale_after = self.stale_after or interval * self.stale_intervals
         self.books[venue, symbol] = book
-        if self.tap is not None:
-            self.tap.on_book(book)
+        on_book = self.observers.on_book
+        if on_book is not None:
+            on_book(book)
         return book
 
     async def subscribe(self, venue: Venue | str, topics: list[str]) -> None:
@@ -364,15 +425,24 @@ class BookManager:
         """
         queue: asyncio.Queue[BookEvent | Push] = asyncio.Queue(maxsize)
         self._queues.append(queue)
+        self._applied_wanted()
         try:
             while True:
                 yield await queue.get()
         finally:
             self._queues.remove(queue)
+            self._applied_wanted()
 
     def on_event(self, callback: Callable[[BookEvent | Push], None]) -> None:
         """Call ``callback(item)`` for every book event and push (in the event loop)."""
         self._callbacks.append(callback)
+        self._applied_wanted()
+
+    def _applied_wanted(self) -> None:
+        """Per-event ``applied`` decisions reach the books' observer only while consumed."""
+        wanted = bool(self._queues or self._callbacks)
+        for book in self.books.values():
+            book.sync.observe_applied = wanted
 
     def _emit(self, item: BookEvent | Push) -> None:
         for queue in self._queues:
@@ -388,8 +458,9 @@ class BookManager:
                 log.exception("event callback failed")
 
     def _observe(self, decision: Decision, sync: BookSync, payload: object) -> None:
-        if decision is not _APPLIED and self.tap is not None:
-            self.tap.on_decision(decision, sync, payload)
+        on_decision = self.observers.on_decision
+        if decision is not _APPLIED and on_decision is not None:
+            on_decision(decision, sync, payload)
         level = _LOGGED.get(decision)
         if level is not None:
             self.log_throttle.log(
@@ -403,8 +474,6 @@ class BookManager:
             )
         if self._queues or self._callbacks:
             self._emit(BookEvent(sync.venue, sync.symbol, decision, sync.state, sync.update_id))
-        if decision is not _APPLIED and self.monitor is not None:
-            self.monitor.on_decision(decision, sync, payload)
 
     # -- incoming ------------------------------------------------------------------
 
@@ -439,8 +508,32 @@ class BookManager:
                 self._on_subscribed(venue, received)
             else:
                 self._on_refused(venue, received)
-        elif isinstance(received, Pong) and self.monitor is not None:
-            self.monitor.on_pong(self.connections[venue])
+        elif isinstance(received, Pong):
+            on_pong = self.observers.on_pong
+            if on_pong is not None:
+                on_pong(self.connections[venue])
+
+    def _route(self, venue: Venue, raw: str | bytes, now: float) -> bool:
+        """A plain ``depth_update`` frame of a known book, as raw bytes to its sync."""
+        symbol = frame_symbol(raw, venue)
+        if symbol is None:
+            return False
+        book = self.books.get((venue, symbol))
+        if book is None:
+            return False  # the general path counts it
+        try:
+            with book.lock:
+                decision = book.sync.on_frame(raw)
+        except MalformedEvent:
+            return False  # nothing was changed; the general path reports it
+        book.last_depth = now
+        book.depth_events += 1
+        self._after_depth(book, decision, now)
+        if self._held[venue]:
+            self._release_held(venue)
+        if self._unproven[venue]:
+            self._proven(venue)
+        return True
 
     def _on_depth(self, venue: Venue, event: DepthUpdate) -> None:
         book = self.books.get((venue, event.symbol))
@@ -451,6 +544,9 @@ class BookManager:
         book.depth_events += 1
         with book.lock:
             decision = book.sync.on_update(event)
+        self._after_depth(book, decision, now)
+
+    def _after_depth(self, book: ManagedBook, decision: Decision, now: float) -> None:
         if decision is Decision.APPLIED:
             book.last_applied = now
         if book.pending_check is not None:
@@ -534,8 +630,6 @@ class BookManager:
     def _on_state(self, venue: Venue, state: str) -> None:
         conn = self.connections[venue]
         self.counts[f"{venue.value}.{state}"] += 1
-        if self.monitor is not None:
-            self.monitor.on_connection(conn, state)
         if state == "disconnected":
             # Nothing keeps these books current any more: out of LIVE at once.
             reason = f"feed down: {conn.last_error or 'connection closed'}"
@@ -567,8 +661,9 @@ class BookManager:
         book.counts["snapshot_requests"] += 1
         conn = self.connections.get(book.venue)
         book.requested_heard = conn.protocol.heard if conn is not None else 0
-        if self.tap is not None:
-            self.tap.on_snapshot_request(book)
+        on_request = self.observers.on_snapshot_request
+        if on_request is not None:
+            on_request(book)
         future = self.schedulers[book.venue].request((book.venue, book.symbol))
         future.add_done_callback(lambda f, b=book: self._on_snapshot(b, f))
 
@@ -579,8 +674,9 @@ class BookManager:
         exc = future.exception()
         if exc is not None:
             book.fetching = False
-            if self.tap is not None:
-                self.tap.on_snapshot(book, None, exc)
+            on_snapshot = self.observers.on_snapshot
+            if on_snapshot is not None:
+                on_snapshot(book, None, exc)
             book.counts["snapshot_failures"] += 1
             book.last_snapshot_error = f"{type(exc).__name__}: {exc}"
             self.log_throttle.warning(
@@ -617,8 +713,9 @@ class BookManager:
             book.held_snapshot = None
             book.fetching = False
             book.counts["snapshots_dropped_silent"] += 1
-            if self.tap is not None:
-                self.tap.on_snapshot(book, None, ConnectionError(f"not used: {reason}"))
+            on_snapshot = self.observers.on_snapshot
+            if on_snapshot is not None:
+                on_snapshot(book, None, ConnectionError(f"not used: {reason}"))
 
     def _proven(self, venue: Venue) -> None:
         """A new connection carried a push or a pong: fetch the snapshots it waited for."""
@@ -630,8 +727,9 @@ class BookManager:
     def _use_snapshot(self, book: ManagedBook, snapshot: DepthSnapshot) -> None:
         book.fetching = False
         loop = self._loop or asyncio.get_running_loop()
-        if self.tap is not None:
-            self.tap.on_snapshot(book, snapshot, None)
+        on_snapshot = self.observers.on_snapshot
+        if on_snapshot is not None:
+            on_snapshot(book, snapshot, None)
         with book.lock:
             decision = book.sync.on_snapshot(snapshot)
         book.counts[f"snapshot_{decision.value}"] += 1

@@ -205,11 +205,15 @@ PRIVATE_TOPICS: dict[tuple[Venue, str], type] = {
 def parse_private_push(raw: str | bytes, venue: Venue | str) -> Push:
     """One private push as a :class:`~feeds.topics.Push` with a typed event (or
     :class:`ListenKeyInvalid`); :class:`UnknownTopic` / ``MalformedEvent`` otherwise."""
-    venue = Venue(venue)
     try:
         msg = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise MalformedEvent(f"frame is not valid JSON: {exc}", raw) from None
+    return parse_private_message(msg, raw, Venue(venue))
+
+
+def parse_private_message(msg: Any, raw: str | bytes, venue: Venue) -> Push:
+    """:func:`parse_private_push` of a frame already decoded (``msg``, from ``raw``)."""
     if type(msg) is not dict or type(msg.get("topic")) is not str:
         raise MalformedEvent("frame is not a push (no topic)", raw)
     topic, event = msg["topic"], msg.get("event")
@@ -287,7 +291,7 @@ class PrivateStream:
             self.venue,
             self.url,
             self._on_message,
-            parse=parse_private_push,
+            parse=parse_private_message,
             request_fields={"listenKey": self._key} if self.venue is Venue.SPOT else {},
             **self._options,
         )

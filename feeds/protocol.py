@@ -39,7 +39,7 @@ import orjson
 
 from orderbook import MalformedEvent, Venue
 
-from .topics import Push, UnknownTopic, parse_push
+from .topics import Push, UnknownTopic, parse_message
 
 #: Seconds without a ping after which the server closes the connection (API document).
 SERVER_PING_WINDOW = {Venue.SPOT: 60.0, Venue.FUTURES: 30.0}
@@ -93,11 +93,12 @@ class FeedProtocol:
         dead_after: float | None = None,
         pong_timeout: float = PONG_TIMEOUT,
         now: float = 0.0,
-        parse: Callable[[str | bytes, Venue], Push] = parse_push,
+        parse: Callable[[Any, str | bytes, Venue], Push] = parse_message,
         request_fields: dict[str, Any] | None = None,
     ) -> None:
         self.venue = Venue(venue)
-        #: Turns a push's text into a :class:`~feeds.topics.Push` (private streams differ).
+        #: Turns a push's decoded message into a :class:`~feeds.topics.Push`:
+        #: ``parse(msg, raw, venue)`` (private streams differ). A frame is decoded once.
         self.parse = parse
         #: Extra fields of every (un)subscribe request (the spot private ``listenKey``).
         self.request_fields = request_fields if request_fields is not None else {}
@@ -193,10 +194,26 @@ class FeedProtocol:
 
     # -- received ----------------------------------------------------------------
 
-    def receive(self, text: str | bytes, now: float) -> Received:
-        """Interpret one received text; never raises for bad input."""
+    def arrived(self, now: float) -> None:
+        """Something was received at ``now`` (the link is alive); see :meth:`receive`."""
         self.last_heard = now
         self.heard += 1
+
+    def routed(self) -> None:
+        """A push that :meth:`arrived` was consumed by the owner's router, undecoded."""
+        self.counts["pushes"] += 1
+
+    def receive(self, text: str | bytes, now: float) -> Received:
+        """Interpret one received text; never raises for bad input.
+
+        The same as :meth:`arrived` then :meth:`interpret`.
+        """
+        self.last_heard = now
+        self.heard += 1
+        return self.interpret(text)
+
+    def interpret(self, text: str | bytes) -> Received:
+        """What one received text means (after :meth:`arrived`); never raises for bad input."""
         if text == "pong" or text == b"pong":
             self.ping_outstanding_since = None
             self.counts["pongs"] += 1
@@ -208,7 +225,7 @@ class FeedProtocol:
         if type(msg) is dict and "topic" not in msg and "code" in msg:
             return self._ack(msg, text)
         try:
-            push = self.parse(text, self.venue)
+            push = self.parse(msg, text, self.venue)
         except UnknownTopic as exc:
             return self._bad("unknown_topic", str(exc), text)
         except MalformedEvent as exc:

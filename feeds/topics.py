@@ -372,11 +372,15 @@ def parse_push(raw: str | bytes, venue: Venue | str) -> Push:
     :class:`~orderbook.MalformedEvent` for anything else that is wrong; both
     carry the raw text.
     """
-    venue = Venue(venue)
     try:
         msg = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise MalformedEvent(f"frame is not valid JSON: {exc}", raw) from None
+    return parse_message(msg, raw, Venue(venue))
+
+
+def parse_message(msg: Any, raw: str | bytes, venue: Venue) -> Push:
+    """:func:`parse_push` of a frame already decoded (``msg``, from ``raw``): decode once."""
     if type(msg) is not dict or "topic" not in msg:
         raise MalformedEvent("frame is not a push (no topic)", raw)
     topic, event = msg["topic"], msg.get("event")

@@ -30,6 +30,7 @@ from .errors import (
 )
 from .events import DepthSnapshot, DepthUpdate, Venue
 from .parse import (
+    frame_symbol,
     futures_depth_update,
     futures_snapshot,
     load_frame,
@@ -71,6 +72,7 @@ __all__ = [
     "SyncState",
     "Venue",
     "WexbookError",
+    "frame_symbol",
     "futures_depth_update",
     "futures_snapshot",
     "load_frame",

@@ -357,7 +357,7 @@ def on_update(self, event):
     counts = self.counts
     counts[APPLIED] += 1
     observer = self.observer
-    if observer is not None:
+    if observer is not None and self.observe_applied:
         observer(APPLIED, self, event)
     return APPLIED
 
@@ -693,7 +693,8 @@ def arrays(book, n=None):
 # on_frame() reads a depth_update push's bytes in C. It takes only the plainest input: ASCII,
 # strings without escapes, integer ids, levels that are lists of two plain strings (prices of
 # at most 16 characters, non-zero; quantities of at most FAST_QTY), every key it needs once;
-# and only the hot case (LIVE, not just after a snapshot, no observer, an event of the book's
+# and only the hot case (LIVE, not just after a snapshot, no observer of applied events
+# (observer None or observe_applied False), an event of the book's
 # symbol that chains). Then it applies the levels without building the event, its lists or
 # its price strings: the same book and the same decision as the reference, which is what
 # runs, from the start, for everything else (nothing is changed before the frame is known
@@ -1183,7 +1184,8 @@ def on_frame(self, raw):
     cdef const unsigned char* data
     cdef Py_ssize_t size
     cdef int done
-    if self.state is not LIVE or self._first_pending or self.observer is not None:
+    if (self.state is not LIVE or self._first_pending
+            or (self.observer is not None and self.observe_applied)):
         return _hand_on(self, raw)
     if PyBytes_CheckExact(raw):
         data = <const unsigned char*> PyBytes_AS_STRING(raw)

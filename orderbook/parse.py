@@ -107,6 +107,17 @@ _compiled_frame_symbol: Callable[[str | bytes, bool], str | None] | None = None
 _compiled_levels_ok: Callable[[list], bool] | None = None
 
 
+def frame_symbol(raw: str | bytes, venue: Venue) -> str | None:
+    """The symbol of a plain ``depth_update`` push of ``venue``, read as the compiled
+    :meth:`~orderbook.BookSync.on_frame` reads it; ``None`` when it is not such a frame,
+    and always on the pure-Python path. For an owner routing raw frames to books: on
+    ``None`` it takes its general path (which parses, and reports what is wrong)."""
+    compiled = _compiled_frame_symbol
+    if compiled is None:
+        return None
+    return compiled(raw, venue is Venue.SPOT)
+
+
 def parse_depth_update(raw: str | bytes, venue: Venue | str) -> DepthUpdate:
     """Raw websocket text of a ``depth_update`` push to a :class:`DepthUpdate`.
 

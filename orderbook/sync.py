@@ -53,7 +53,11 @@ possibly stale view, which then carries the real state.
 
 Every decision is counted in :attr:`BookSync.counts` and reported to one
 optional observer, ``observer(decision, sync, payload)``, where ``payload``
-is the event, the snapshot, or the exception behind the decision.
+is the event, the snapshot, or the exception behind the decision. An owner
+that has no use for the per-event ``applied`` calls sets
+:attr:`BookSync.observe_applied` to False: the observer then sees every other
+decision, and a LIVE book keeps the compiled raw-frame path
+(:meth:`BookSync.on_frame`), which builds no event object to report.
 """
 
 from __future__ import annotations
@@ -165,6 +169,8 @@ class BookSync:
         self.max_buffer = max_buffer
         self.max_unapplied = max_unapplied
         self.observer = observer
+        #: False: the observer is not called for ``applied`` (see the module docstring).
+        self.observe_applied = True
         self.clock = clock
         #: Price-spelling cache shared by this symbol's books (default: one for all books).
         self.codec = codec
@@ -249,7 +255,7 @@ class BookSync:
                 self._set_live()
             self.counts[_APPLIED] += 1
             observer = self.observer
-            if observer is not None:
+            if observer is not None and self.observe_applied:
                 observer(_APPLIED, self, event)
             return _APPLIED
         if state is _CLOSED:
@@ -337,7 +343,7 @@ class BookSync:
             last = event.last_id
             first = False
             self.counts[_APPLIED] += 1
-            if self.observer is not None:
+            if self.observer is not None and self.observe_applied:
                 self.observer(_APPLIED, self, event)
         if book.is_crossed():
             self.snapshot_wanted = True

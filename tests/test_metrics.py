@@ -253,12 +253,11 @@ async def test_every_metric_of_the_table_is_exported_and_state_changes_are_logge
     expected = {m.name.removesuffix("_total") for m in METRICS}
     assert names == expected
     with_samples = {f.name for f in text_string_to_metric_families(text) if f.samples}
-    # Only the rows of a WexClient, of pings (every 20 s), of drops and of a capture
-    # recorder (none attached: tests/test_recorder_failures.py) have no samples.
+    # Only the rows of a WexClient, of drops and of a capture recorder (none attached:
+    # tests/test_recorder_failures.py) have no samples; pings go every second.
     assert expected - with_samples == {
         "wexbook_rest_rate_limit_waits",
         "wexbook_rest_retries",
-        "wexbook_connection_ping_rtt_seconds",
         "wexbook_connection_disconnects",
     } | {m.name.removesuffix("_total") for m in METRICS if m.scope == "capture"}
     assert not any(len(labels) > 6 for labels in (m.labels for m in METRICS))
