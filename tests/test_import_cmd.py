@@ -358,3 +358,19 @@ def test_a_write_error_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
     line = _one_line(done.stderr)
     assert done.returncode == 1 and "cannot write" in line and "nothing written" in line, line
     assert not out.exists()
+
+
+def test_replay_check_ticker_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    snapshot, frames = coinm_frames(events=40)
+    good = tmp_path / "good"
+    import_recording([write_hftbacktest(tmp_path / "a.gz", snapshot, frames)], good)
+    assert main(["replay", str(good), "--verify", "--check-ticker"]) == 0
+    assert "best bid/ask = bookTicker: 40 of 40 comparisons agree" in capsys.readouterr().out
+    bare = tmp_path / "bare"  # no bookTicker frames: nothing could be compared
+    plain = [(t, f) for t, f in frames if b"bookTicker" not in f]
+    import_recording([write_hftbacktest(tmp_path / "b.gz", snapshot, plain)], bare)
+    assert main(["replay", str(bare), "--verify"]) == 0
+    capsys.readouterr()
+    assert main(["replay", str(bare), "--verify", "--check-ticker"]) == 1
+    out, err = capsys.readouterr()
+    assert "not checked: no bookTicker" in out and "could not be compared" in _one_line(err)

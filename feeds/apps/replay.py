@@ -121,6 +121,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="levels per side sampled by --plot and --parquet (default: 10)",
     )
+    p.add_argument(
+        "--check-ticker",
+        action="store_true",
+        help="compare every LIVE book's best bid/ask with the exchange's bookTicker frames "
+        "(Binance captures); exit 1 if they disagree or could not be compared",
+    )
 
 
 def _fail(message: str, code: int) -> int:
@@ -189,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
     except (CaptureError, ValueError) as exc:
         return _fail(str(exc), 2)
     if args.plot or args.parquet:
+        if args.check_ticker:
+            return _fail("--check-ticker goes without --plot/--parquet", 2)
         return _research(args, runs, options, unlisted)
     replayer = Replayer(**options)
     try:
@@ -204,13 +212,26 @@ def run(args: argparse.Namespace) -> int:
     print(report.summary())
     if args.audit:
         print(_audit_text(report))
+    tickers_ok = _check_ticker(runs, options) if args.check_ticker else True
     missing = _missing(args.book, report.books)
     if missing:
         return _fail(f"no book {missing} in the capture", 2)
     if not report.ok:
         what = "mismatch" if report.mismatch_count else "could not check everything"
         return _fail(f"{what}: see above", 1)
+    if not tickers_ok:
+        return _fail("best bid/ask and bookTicker disagree, or could not be compared: see above", 1)
     return 0
+
+
+def _check_ticker(runs: Any, options: dict[str, Any]) -> bool:
+    """``--check-ticker``: a second pass, :func:`feeds.capture.tickers.check_tickers`."""
+    from feeds.capture.tickers import check_tickers
+
+    window = {k: v for k, v in options.items() if k not in ("verify", "speed")}
+    report = check_tickers(runs, **window)
+    print(report.summary())
+    return report.ok
 
 
 def _missing(wanted: list[str] | None, found: Any) -> str | None:
