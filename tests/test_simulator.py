@@ -395,3 +395,12 @@ async def test_futures_quantities_are_whole_contracts() -> None:
             assert [p["positionSize"] for p in positions] == ["7"]
             margin = Decimal(positions[0]["isolatedMargin"])
             assert margin == 7 * Decimal("0.0001") * price / 20  # notional / default leverage
+
+
+async def test_heartbeat_timeout_closes_silent_private_connections_too() -> None:
+    # The private side uses the public side's watchdog (handed to it, not looked up).
+    async with sim(spot_ping_timeout=0.3) as s:
+        async with connect(s.spot_private_url) as silent:
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(silent.recv(), 2)
+        assert s.ws.counts["timeouts"] == 1

@@ -9,6 +9,8 @@
   fills, positions, private streams).
 - :mod:`feeds.sim.xtcompat`: the optional XT compatibility (``xt_compat``) that lets
   XT.com's own clients (ccxt, ccxt.pro, pyxt) run unchanged against the simulator.
+- :mod:`feeds.sim.context`: :class:`~feeds.sim.context.SimContext`, the simulator as the
+  sides above see it (they depend on it, not on the simulator);
 - :mod:`feeds.sim.simulator`: :class:`Simulator`, which runs them (``async with``);
   :mod:`feeds.sim.background`: the same in a background thread, for synchronous code.
 

@@ -22,6 +22,8 @@ from .flow import FlowConfig, OrderFlow
 
 #: Undo records kept per symbol: the deepest lag a snapshot can be served with.
 HISTORY = 2000
+#: The step of a ticker's change rate (``cr``).
+RATE_STEP = Decimal("0.0001")
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,3 +239,23 @@ class SymbolMarket:
     def mark_price(self) -> Decimal:
         """A deterministic mark price near the mid."""
         return (self.mid() * Decimal("1.0001")).quantize(Decimal("0.01"))
+
+    def spot_ticker(self, t_ms: int) -> dict[str, Any]:
+        """The 24-hour ticker of a spot symbol at ``t_ms``, as the ``ticker`` stream and the
+        REST ticker endpoints spell it (``s t cv cr o c h l q v``)."""
+        c = self.candle
+        assert c is not None and self.open_24h is not None
+        change = c.close - self.open_24h
+        rate = (change / self.open_24h).quantize(RATE_STEP) if self.open_24h else RATE_STEP
+        return {
+            "s": self.symbol,
+            "t": t_ms,
+            "cv": format(change, "f"),
+            "cr": format(rate, "f"),
+            "o": format(self.open_24h, "f"),
+            "c": format(c.close, "f"),
+            "h": format(c.high, "f"),
+            "l": format(c.low, "f"),
+            "q": format(c.qty, "f"),
+            "v": format(c.value, "f"),
+        }

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -33,12 +33,10 @@ from ..rest.spec import Operation
 from ..rest.table import OPERATIONS
 from . import xtcompat
 from .auth import AuthFailure, verify
+from .context import Handler, SimContext
 from .exchange import SymbolMarket
 from .trading import FUTURES_FEE, SPOT_FEE, DeskError
 from .tradingroutes import answer, check_arguments
-
-if TYPE_CHECKING:
-    from .simulator import Simulator
 
 
 class ParamError(Exception):
@@ -58,9 +56,6 @@ class SnapshotFault(Exception):
         self.retry_after = retry_after
 
 
-Handler = Callable[["Simulator", dict[str, str]], Any]
-
-
 @dataclass(frozen=True, slots=True)
 class Route:
     """One endpoint: venue, path, limit (requests/s/ip) and result builder."""
@@ -74,7 +69,9 @@ class Route:
 # -- parameter helpers -------------------------------------------------------------
 
 
-def _market(sim: Simulator, venue: Venue, q: dict[str, str], required: bool = True) -> SymbolMarket:
+def _market(
+    sim: SimContext, venue: Venue, q: dict[str, str], required: bool = True
+) -> SymbolMarket:
     symbol = q.get("symbol")
     if not symbol:
         if required:
@@ -89,7 +86,7 @@ def _market(sim: Simulator, venue: Venue, q: dict[str, str], required: bool = Tr
     return market
 
 
-def _markets(sim: Simulator, venue: Venue, q: dict[str, str]) -> list[SymbolMarket]:
+def _markets(sim: SimContext, venue: Venue, q: dict[str, str]) -> list[SymbolMarket]:
     if q.get("symbols"):
         return [_market(sim, venue, {"symbol": s}) for s in q["symbols"].split(",")]
     if q.get("symbol"):
@@ -127,15 +124,15 @@ def _f(value: Decimal) -> str:
 # -- spot ------------------------------------------------------------------------
 
 
-def spot_time(sim: Simulator, q: dict[str, str]) -> Any:
+def spot_time(sim: SimContext, q: dict[str, str]) -> Any:
     return {"serverTime": sim.server_time_ms()}
 
 
-def spot_client(sim: Simulator, q: dict[str, str]) -> Any:
+def spot_client(sim: SimContext, q: dict[str, str]) -> Any:
     return {"ip": q.get("_ip", "127.0.0.1")}
 
 
-def spot_symbol(sim: Simulator, q: dict[str, str]) -> Any:
+def spot_symbol(sim: SimContext, q: dict[str, str]) -> Any:
     symbols = [
         {
             "id": n,
@@ -158,14 +155,14 @@ def spot_symbol(sim: Simulator, q: dict[str, str]) -> Any:
     return {"time": sim.clock_ms(), "version": "sim", "symbols": symbols}
 
 
-def spot_depth(sim: Simulator, q: dict[str, str]) -> Any:
+def spot_depth(sim: SimContext, q: dict[str, str]) -> Any:
     market = _market(sim, Venue.SPOT, q)
     limit = _int(Venue.SPOT, q, "limit", 100, 1, 500)
     last_id, bids, asks = sim.snapshot(market, limit)
     return {"timestamp": sim.clock_ms(), "lastUpdateId": last_id, "bids": bids, "asks": asks}
 
 
-def spot_kline(sim: Simulator, q: dict[str, str]) -> Any:
+def spot_kline(sim: SimContext, q: dict[str, str]) -> Any:
     market = _market(sim, Venue.SPOT, q)
     if not q.get("interval"):
         raise ParamError(*_missing(Venue.SPOT, "interval"))
@@ -185,49 +182,45 @@ def spot_kline(sim: Simulator, q: dict[str, str]) -> Any:
     ]
 
 
-def spot_trades(sim: Simulator, q: dict[str, str]) -> Any:
+def spot_trades(sim: SimContext, q: dict[str, str]) -> Any:
     market = _market(sim, Venue.SPOT, q)
     limit = _int(Venue.SPOT, q, "limit", 200, 1, 1000)
     trades = list(market.trades)[-limit:]
     return [{k: t[k] for k in ("i", "t", "p", "q", "v", "b")} for t in reversed(trades)]
 
 
-def spot_trade_history(sim: Simulator, q: dict[str, str]) -> Any:
+def spot_trade_history(sim: SimContext, q: dict[str, str]) -> Any:
     if q.get("direction") not in ("PREV", "NEXT"):
         raise ParamError(*_missing(Venue.SPOT, "direction"))
     return spot_trades(sim, q)
 
 
-def spot_ticker(sim: Simulator, q: dict[str, str]) -> Any:
-    from .wsside import _spot_ticker
-
+def spot_ticker(sim: SimContext, q: dict[str, str]) -> Any:
     out = []
     for m in _markets(sim, Venue.SPOT, q):
         book = _book_ticker(sim, m)
         out.append(
-            {**_spot_ticker(m, sim.clock_ms()), **{k: book[k] for k in ("ap", "aq", "bp", "bq")}}
+            {**m.spot_ticker(sim.clock_ms()), **{k: book[k] for k in ("ap", "aq", "bp", "bq")}}
         )
     return out
 
 
-def spot_ticker_price(sim: Simulator, q: dict[str, str]) -> Any:
+def spot_ticker_price(sim: SimContext, q: dict[str, str]) -> Any:
     return [
         {"s": m.symbol, "t": sim.clock_ms(), "p": _f(m.candle.close)}  # type: ignore[union-attr]
         for m in _markets(sim, Venue.SPOT, q)
     ]
 
 
-def spot_ticker_book(sim: Simulator, q: dict[str, str]) -> Any:
+def spot_ticker_book(sim: SimContext, q: dict[str, str]) -> Any:
     return [_book_ticker(sim, m) for m in _markets(sim, Venue.SPOT, q)]
 
 
-def spot_ticker_24h(sim: Simulator, q: dict[str, str]) -> Any:
-    from .wsside import _spot_ticker
-
-    return [_spot_ticker(m, sim.clock_ms()) for m in _markets(sim, Venue.SPOT, q)]
+def spot_ticker_24h(sim: SimContext, q: dict[str, str]) -> Any:
+    return [m.spot_ticker(sim.clock_ms()) for m in _markets(sim, Venue.SPOT, q)]
 
 
-def spot_currencies(sim: Simulator, q: dict[str, str]) -> Any:
+def spot_currencies(sim: SimContext, q: dict[str, str]) -> Any:
     names = sorted({part for (v, s) in sim.markets for part in s.split("_") if v is Venue.SPOT})
     return xtcompat.currencies_result(sim, _currency_rows(names))
 
@@ -251,7 +244,7 @@ def _currency_rows(names: list[str]) -> list[dict[str, Any]]:
     ]
 
 
-def spot_wallet_currencies(sim: Simulator, q: dict[str, str]) -> Any:
+def spot_wallet_currencies(sim: SimContext, q: dict[str, str]) -> Any:
     names = sorted({part for (v, s) in sim.markets for part in s.split("_") if v is Venue.SPOT})
     return [
         {
@@ -274,11 +267,11 @@ def spot_wallet_currencies(sim: Simulator, q: dict[str, str]) -> Any:
 # -- futures ------------------------------------------------------------------------
 
 
-def fut_symbol_coins(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_symbol_coins(sim: SimContext, q: dict[str, str]) -> Any:
     return sorted({s.split("_")[1] for (v, s) in sim.markets if v is Venue.FUTURES})
 
 
-def fut_leverage_bracket(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_leverage_bracket(sim: SimContext, q: dict[str, str]) -> Any:
     m = _market(sim, Venue.FUTURES, q)
     brackets = [
         {
@@ -296,7 +289,7 @@ def fut_leverage_bracket(sim: Simulator, q: dict[str, str]) -> Any:
     return {"leverageBrackets": brackets, "symbol": m.symbol}
 
 
-def fut_depth_q(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_depth_q(sim: SimContext, q: dict[str, str]) -> Any:
     market = _market(sim, Venue.FUTURES, q)
     if "level" not in q:
         raise ParamError(*_missing(Venue.FUTURES, "level"))
@@ -304,18 +297,18 @@ def fut_depth_q(sim: Simulator, q: dict[str, str]) -> Any:
     return _fut_depth(sim, market, level)
 
 
-def fut_depth_500(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_depth_500(sim: SimContext, q: dict[str, str]) -> Any:
     market = _market(sim, Venue.FUTURES, q)
     level = _int(Venue.FUTURES, q, "level", 500, 1, 500)
     return _fut_depth(sim, market, level)
 
 
-def _fut_depth(sim: Simulator, market: SymbolMarket, level: int) -> Any:
+def _fut_depth(sim: SimContext, market: SymbolMarket, level: int) -> Any:
     last_id, bids, asks = sim.snapshot(market, level)
     return {"a": asks, "b": bids, "s": market.symbol, "t": sim.clock_ms(), "u": last_id}
 
 
-def _fut_ticker(sim: Simulator, m: SymbolMarket) -> dict[str, Any]:
+def _fut_ticker(sim: SimContext, m: SymbolMarket) -> dict[str, Any]:
     c = m.candle
     assert c is not None
     return {
@@ -331,15 +324,15 @@ def _fut_ticker(sim: Simulator, m: SymbolMarket) -> dict[str, Any]:
     }
 
 
-def fut_ticker(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_ticker(sim: SimContext, q: dict[str, str]) -> Any:
     return _fut_ticker(sim, _market(sim, Venue.FUTURES, q))
 
 
-def fut_tickers(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_tickers(sim: SimContext, q: dict[str, str]) -> Any:
     return [_fut_ticker(sim, m) for m in _markets(sim, Venue.FUTURES, {})]
 
 
-def fut_deal(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_deal(sim: SimContext, q: dict[str, str]) -> Any:
     market = _market(sim, Venue.FUTURES, q)
     num = _int(Venue.FUTURES, q, "num", 50, 1, 1000)
     return [
@@ -348,25 +341,25 @@ def fut_deal(sim: Simulator, q: dict[str, str]) -> Any:
     ]
 
 
-def fut_index(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_index(sim: SimContext, q: dict[str, str]) -> Any:
     m = _market(sim, Venue.FUTURES, q)
     return {"s": m.symbol, "p": _f(m.index_price()), "t": sim.clock_ms()}
 
 
-def fut_indexes(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_indexes(sim: SimContext, q: dict[str, str]) -> Any:
     return [fut_index(sim, {"symbol": m.symbol}) for m in _markets(sim, Venue.FUTURES, {})]
 
 
-def fut_mark(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_mark(sim: SimContext, q: dict[str, str]) -> Any:
     m = _market(sim, Venue.FUTURES, q)
     return {"s": m.symbol, "p": _f(m.mark_price()), "t": sim.clock_ms()}
 
 
-def fut_marks(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_marks(sim: SimContext, q: dict[str, str]) -> Any:
     return [fut_mark(sim, {"symbol": m.symbol}) for m in _markets(sim, Venue.FUTURES, {})]
 
 
-def fut_kline(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_kline(sim: SimContext, q: dict[str, str]) -> Any:
     m = _market(sim, Venue.FUTURES, q)
     if not q.get("interval"):
         raise ParamError(*_missing(Venue.FUTURES, "interval"))
@@ -387,7 +380,7 @@ def fut_kline(sim: Simulator, q: dict[str, str]) -> Any:
     ]
 
 
-def _agg(sim: Simulator, m: SymbolMarket) -> dict[str, Any]:
+def _agg(sim: SimContext, m: SymbolMarket) -> dict[str, Any]:
     bid, ask = m.best()
     return {
         **_fut_ticker(sim, m),
@@ -398,11 +391,11 @@ def _agg(sim: Simulator, m: SymbolMarket) -> dict[str, Any]:
     }
 
 
-def fut_agg_ticker(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_agg_ticker(sim: SimContext, q: dict[str, str]) -> Any:
     return _agg(sim, _market(sim, Venue.FUTURES, q))
 
 
-def fut_agg_tickers(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_agg_tickers(sim: SimContext, q: dict[str, str]) -> Any:
     return [_agg(sim, m) for m in _markets(sim, Venue.FUTURES, {})]
 
 
@@ -410,7 +403,7 @@ def _page(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"hasNext": False, "hasPrev": False, "items": items}
 
 
-def fut_funding_rate(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_funding_rate(sim: SimContext, q: dict[str, str]) -> Any:
     m = _market(sim, Venue.FUTURES, q)
     item = {
         "collectionInternal": 8,
@@ -422,7 +415,7 @@ def fut_funding_rate(sim: Simulator, q: dict[str, str]) -> Any:
     return _page([item])
 
 
-def fut_funding_record(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_funding_record(sim: SimContext, q: dict[str, str]) -> Any:
     markets = _markets(sim, Venue.FUTURES, q)
     items = [
         {
@@ -437,7 +430,7 @@ def fut_funding_record(sim: Simulator, q: dict[str, str]) -> Any:
     return _page(items)
 
 
-def fut_risk_balance(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_risk_balance(sim: SimContext, q: dict[str, str]) -> Any:
     m = _market(sim, Venue.FUTURES, q)
     return _page(
         [
@@ -451,7 +444,7 @@ def fut_risk_balance(sim: Simulator, q: dict[str, str]) -> Any:
     )
 
 
-def _book_ticker(sim: Simulator, m: SymbolMarket) -> dict[str, Any]:
+def _book_ticker(sim: SimContext, m: SymbolMarket) -> dict[str, Any]:
     bid, ask = m.best()
     return {
         "s": m.symbol,
@@ -463,15 +456,15 @@ def _book_ticker(sim: Simulator, m: SymbolMarket) -> dict[str, Any]:
     }
 
 
-def fut_ticker_book(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_ticker_book(sim: SimContext, q: dict[str, str]) -> Any:
     return _book_ticker(sim, _market(sim, Venue.FUTURES, q))
 
 
-def fut_ticker_books(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_ticker_books(sim: SimContext, q: dict[str, str]) -> Any:
     return [_book_ticker(sim, m) for m in _markets(sim, Venue.FUTURES, {})]
 
 
-def fut_symbol_detail(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_symbol_detail(sim: SimContext, q: dict[str, str]) -> Any:
     return _fut_symbol(_market(sim, Venue.FUTURES, q))
 
 
@@ -539,15 +532,15 @@ def _fut_symbol(m: SymbolMarket) -> dict[str, Any]:
     }
 
 
-def fut_symbol_list(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_symbol_list(sim: SimContext, q: dict[str, str]) -> Any:
     return [{**_fut_symbol(m), "offTime": 0} for m in _markets(sim, Venue.FUTURES, {})]
 
 
-def fut_client(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_client(sim: SimContext, q: dict[str, str]) -> Any:
     return {"ip": q.get("_ip", "127.0.0.1")}
 
 
-def fut_open_interest(sim: Simulator, q: dict[str, str]) -> Any:
+def fut_open_interest(sim: SimContext, q: dict[str, str]) -> Any:
     m = _market(sim, Venue.FUTURES, q)
     return {
         "symbol": m.symbol,
@@ -628,7 +621,7 @@ def envelope(venue: Venue, result: Any = None, error: ParamError | None = None) 
 class HttpSide:
     """The aiohttp application of a :class:`~feeds.sim.simulator.Simulator`."""
 
-    def __init__(self, sim: Simulator) -> None:
+    def __init__(self, sim: SimContext) -> None:
         self.sim = sim
         self._hits: dict[tuple[str, str], deque[float]] = {}
         self.counts: dict[str, int] = {
@@ -637,7 +630,7 @@ class HttpSide:
         self.app = web.Application()
         for route in ROUTES:
             self.app.router.add_get(route.path, self._make(route))
-        for venue, path, handler in xtcompat.compat_routes():
+        for venue, path, handler in xtcompat.compat_routes(fut_symbol_list, fut_leverage_bracket):
             self.app.router.add_get(path, self._make(Route(venue, path, 10, handler), xt=True))
         for op in OPERATIONS:
             if op.signed:
@@ -721,7 +714,8 @@ class HttpSide:
                 if self.sim.xt_compat:
                     xtcompat.fix_arguments(op, args)
                 args = check_arguments(op, args)
-                result = answer(self.sim, op, self.sim.desk.accounts[key.account], args)
+                desk = self.sim.desk
+                result = answer(desk, op, desk.accounts[key.account], args)
             except (orjson.JSONDecodeError, ParameterError) as exc:
                 return self._reply(venue, 400, ParamError(*_bad(venue, "request", str(exc))))
             except DeskError as exc:

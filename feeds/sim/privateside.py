@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 from websockets.asyncio.server import ServerConnection
@@ -29,11 +30,21 @@ from websockets.exceptions import ConnectionClosed
 from orderbook import Venue
 
 from ..private import PRIVATE_TOPICS
-
-if TYPE_CHECKING:
-    from .simulator import Simulator
+from .context import SimContext
 
 PRIVATE_PATHS = {"/private": Venue.SPOT, "/ws/user": Venue.FUTURES}
+
+
+class Pinged(Protocol):
+    """A connection a heartbeat watchdog watches: its socket, venue and latest ping."""
+
+    ws: ServerConnection
+    venue: Venue
+    last_ping: float
+
+
+#: A watchdog: closes a connection that sent no ping for its venue's window.
+Watchdog = Callable[[Pinged], Awaitable[None]]
 
 
 @dataclass(eq=False)
@@ -46,10 +57,12 @@ class PrivateClient:
 
 
 class PrivateSide:
-    """Private connections of a :class:`~feeds.sim.simulator.Simulator`."""
+    """Private connections of a :class:`~feeds.sim.simulator.Simulator`; ``watchdog`` is the
+    public side's heartbeat watch (:meth:`feeds.sim.wsside.WebsocketSide.heartbeat_watch`)."""
 
-    def __init__(self, sim: Simulator) -> None:
+    def __init__(self, sim: SimContext, watchdog: Watchdog) -> None:
         self.sim = sim
+        self.watchdog = watchdog
         self.clients: set[PrivateClient] = set()
         self.counts: dict[str, int] = {"connections": 0, "pushes": 0, "invalid_key": 0}
         sim.desk.listeners.append(self.on_event)
@@ -58,8 +71,7 @@ class PrivateSide:
         client = PrivateClient(ws, venue, self.sim.now())
         self.clients.add(client)
         self.counts["connections"] += 1
-        # the public side's watchdog: it needs only ``ws``, ``venue`` and ``last_ping``
-        watchdog = asyncio.create_task(self.sim.ws.heartbeat_watch(client))  # type: ignore[arg-type]
+        watchdog = asyncio.create_task(self.watchdog(client))
         try:
             async for text in ws:
                 await self._on_text(client, text)

@@ -112,7 +112,7 @@ class Simulator:
         self.xt_compat = xt_compat
         self.t_ms = 0  #: simulated time, in ms since start
         self.steps = 0
-        self.desk = Desk(self, self.api_keys)
+        self.desk = Desk(self.markets, self.server_time_ms, self.api_keys)
         self.ws = WebsocketSide(self)
         self.http = HttpSide(self)
         self._ws_server: Any = None
@@ -155,7 +155,7 @@ class Simulator:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.http_port)
         await site.start()
-        http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        http_port = self._runner.addresses[0][1]
         self.spot_http_url = self.futures_http_url = f"http://{self.host}:{http_port}"
         if self.auto:
             self._ticker = asyncio.create_task(self._tick_forever(), name="wexbook sim ticker")

@@ -26,19 +26,17 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from orderbook import Venue
 
 from .auth import ApiKey
-
-if TYPE_CHECKING:
-    from .simulator import Simulator
+from .exchange import SymbolMarket
 
 SPOT_FEE = Decimal("0.001")
 FUTURES_FEE = Decimal("0.0004")
@@ -61,7 +59,8 @@ class DeskError(Exception):
         self.code = code
 
 
-def _s(value: Decimal) -> str:
+def decimal_text(value: Decimal) -> str:
+    """``value`` as the exchange writes amounts: plain digits, no trailing zeros, ``0``."""
     return format(value.normalize(), "f") if value else "0"
 
 
@@ -119,15 +118,15 @@ class Order:
             "side": self.side,
             "type": self.type,
             "timeInForce": self.time_in_force,
-            "price": _s(self.price) if self.price is not None else None,
-            "origQty": _s(self.qty) if self.qty is not None else None,
-            "origQuoteQty": _s(self.quote_qty) if self.quote_qty is not None else None,
-            "executedQty": _s(self.executed),
-            "leavingQty": _s(left),
-            "tradeBase": _s(self.executed),
-            "tradeQuote": _s(self.quote_done),
-            "avgPrice": _s(self.avg_price),
-            "fee": _s(self.fee),
+            "price": decimal_text(self.price) if self.price is not None else None,
+            "origQty": decimal_text(self.qty) if self.qty is not None else None,
+            "origQuoteQty": decimal_text(self.quote_qty) if self.quote_qty is not None else None,
+            "executedQty": decimal_text(self.executed),
+            "leavingQty": decimal_text(left),
+            "tradeBase": decimal_text(self.executed),
+            "tradeQuote": decimal_text(self.quote_done),
+            "avgPrice": decimal_text(self.avg_price),
+            "fee": decimal_text(self.fee),
             "feeCurrency": quote,
             "state": self.state,
             "time": self.created,
@@ -147,11 +146,11 @@ class Order:
             "positionSide": self.position_side,
             "positionType": "CROSSED",
             "timeInForce": self.time_in_force,
-            "price": _s(self.price or Decimal(0)),
-            "origQty": _s(self.qty or Decimal(0)),
-            "avgPrice": _s(self.avg_price),
-            "executedQty": _s(self.executed),
-            "marginFrozen": _s(notional / self.leverage if self.open else Decimal(0)),
+            "price": decimal_text(self.price or Decimal(0)),
+            "origQty": decimal_text(self.qty or Decimal(0)),
+            "avgPrice": decimal_text(self.avg_price),
+            "executedQty": decimal_text(self.executed),
+            "marginFrozen": decimal_text(notional / self.leverage if self.open else Decimal(0)),
             "remark": None,
             "sourceId": None,
             "sourceType": "DEFAULT",
@@ -196,12 +195,12 @@ class Position:
             "contractType": "PERPETUAL",
             "positionType": "CROSSED",
             "positionSide": self.side,
-            "positionSize": _s(self.size),
+            "positionSize": decimal_text(self.size),
             "closeOrderSize": "0",
-            "availableCloseSize": _s(self.size),
-            "realizedProfit": _s(self.realized),
-            "entryPrice": _s(self.entry),
-            "isolatedMargin": _s(margin),
+            "availableCloseSize": decimal_text(self.size),
+            "realizedProfit": decimal_text(self.realized),
+            "entryPrice": decimal_text(self.entry),
+            "isolatedMargin": decimal_text(margin),
             "openOrderMarginFrozen": "0",
             "underlyingType": "U_BASED",
             "leverage": self.leverage,
@@ -225,10 +224,21 @@ class Account:
 
 
 class Desk:
-    """Accounts and order handling of a :class:`~feeds.sim.simulator.Simulator`."""
+    """Accounts and order handling of a :class:`~feeds.sim.simulator.Simulator`.
 
-    def __init__(self, sim: Simulator, keys: dict[str, ApiKey]) -> None:
-        self.sim = sim
+    ``markets`` are the simulator's markets (``(venue, symbol)`` -> market: orders fill
+    against their books), ``clock`` the exchange's wall clock in ms (order times, token
+    expiry), ``keys`` the API keys, each trading for its account.
+    """
+
+    def __init__(
+        self,
+        markets: Mapping[tuple[Venue, str], SymbolMarket],
+        clock: Callable[[], int],
+        keys: dict[str, ApiKey],
+    ) -> None:
+        self.markets = markets
+        self.clock = clock
         self.keys = keys
         self.accounts: dict[str, Account] = {}
         self.orders: dict[int, Order] = {}
@@ -241,7 +251,7 @@ class Desk:
     def _new_account(self, name: str, account_id: int) -> Account:
         account = Account(name, account_id)
         account.spot = {c: [q, Decimal(0)] for c, q in SPOT_START.items()}
-        for venue, symbol in self.sim.markets:
+        for venue, symbol in self.markets:
             if venue is Venue.SPOT:
                 account.spot.setdefault(symbol.split("_")[0], [SPOT_START_BASE, Decimal(0)])
         return account
@@ -249,7 +259,8 @@ class Desk:
     # -- shared ----------------------------------------------------------------------
 
     def now(self) -> int:
-        return self.sim.server_time_ms()
+        """The exchange's wall clock in ms."""
+        return self.clock()
 
     def publish(self, venue: Venue, account: Account, topic: str, data: dict[str, Any]) -> None:
         for listener in list(self.listeners):
@@ -269,6 +280,10 @@ class Desk:
         account.tokens[f"{venue.value}:{token}"] = self.now() + ttl
         return token
 
+    def next_id(self) -> int:
+        """A new exchange id (orders, trades, bills, transfers), beyond 2**53 as on WEX."""
+        return next(self._ids)
+
     def expire_tokens(self, account_name: str | None = None) -> int:
         """Invalidate every token and listen key (of one account): for renewal tests."""
         n = 0
@@ -278,15 +293,17 @@ class Desk:
                 account.tokens.clear()
         return n
 
-    def _market(self, venue: Venue, symbol: str) -> Any:
-        market = self.sim.markets.get((venue, symbol))
+    def market(self, venue: Venue, symbol: str) -> SymbolMarket:
+        """The market of ``symbol``; :class:`DeskError` (the venue's code) when unknown."""
+        market = self.markets.get((venue, symbol))
         if market is None:
             if venue is Venue.SPOT:
                 raise DeskError("SYMBOL_001", "Symbol not exist")
             raise DeskError("invalid_symbol", "The trading pair does not exist")
         return market
 
-    def _order(self, account: Account, venue: Venue, order_id: Any) -> Order:
+    def order(self, account: Account, venue: Venue, order_id: Any) -> Order:
+        """``account``'s order ``order_id`` on ``venue``; :class:`DeskError` when it has none."""
         try:
             order = self.orders.get(int(order_id))
         except (TypeError, ValueError):
@@ -298,7 +315,7 @@ class Desk:
         return order
 
     def _levels(self, venue: Venue, symbol: str, side: str) -> list[tuple[Decimal, Decimal]]:
-        truth = self._market(venue, symbol).truth()
+        truth = self.market(venue, symbol).truth()
         if side == "BUY":
             return sorted(truth.asks.items())
         return sorted(truth.bids.items(), reverse=True)
@@ -331,17 +348,18 @@ class Desk:
 
     # -- spot ------------------------------------------------------------------------
 
-    def _balance(self, account: Account, currency: str) -> list[Decimal]:
+    def balance(self, account: Account, currency: str) -> list[Decimal]:
+        """``account``'s spot ``[free, frozen]`` of ``currency`` (the list itself: mutable)."""
         return account.spot.setdefault(currency, [Decimal(0), Decimal(0)])
 
     def _push_balance(self, account: Account, currency: str, symbol: str) -> None:
-        free, frozen = self._balance(account, currency)
+        free, frozen = self.balance(account, currency)
         data = {
             "a": str(account.account_id),
             "t": self.now(),
             "c": currency,
-            "b": _s(free + frozen),
-            "f": _s(frozen),
+            "b": decimal_text(free + frozen),
+            "f": decimal_text(frozen),
             "z": "SPOT",
             "s": symbol,
         }
@@ -372,7 +390,7 @@ class Desk:
 
     def spot_submit(self, account: Account, args: dict[str, Any]) -> Order:
         symbol = args["symbol"]
-        self._market(Venue.SPOT, symbol)
+        self.market(Venue.SPOT, symbol)
         side, kind, tif = args["side"].upper(), args["type"].upper(), args["timeInForce"].upper()
         price = Decimal(args["price"]) if args.get("price") is not None else None
         qty = Decimal(args["quantity"]) if args.get("quantity") is not None else None
@@ -388,13 +406,13 @@ class Desk:
                 raise DeskError("ORDER_008", "The order price or quantity precision is abnormal")
         base, quote = symbol.split("_")
         need = (qty * price if kind == "LIMIT" else quote_qty) if side == "BUY" else qty
-        pay = self._balance(account, quote if side == "BUY" else base)
+        pay = self.balance(account, quote if side == "BUY" else base)
         assert need is not None
         if pay[0] < need:
             raise DeskError("ORDER_002", "Insufficient funds")
         now = self.now()
         order = Order(
-            Venue.SPOT, account.name, next(self._ids), symbol, side, kind, tif, price, qty,
+            Venue.SPOT, account.name, self.next_id(), symbol, side, kind, tif, price, qty,
             quote_qty, now, args.get("clientOrderId"),
         )  # fmt: skip
         levels = self._levels(Venue.SPOT, symbol, side)
@@ -419,7 +437,7 @@ class Desk:
                 assert qty is not None and price is not None
                 rest = qty - order.executed
                 order.frozen = rest * price if side == "BUY" else rest
-                pay = self._balance(account, quote if side == "BUY" else base)
+                pay = self.balance(account, quote if side == "BUY" else base)
                 pay[0] -= order.frozen
                 pay[1] += order.frozen
                 self._push_balance(account, quote if side == "BUY" else base, symbol)
@@ -432,7 +450,7 @@ class Desk:
         for fill in fills:
             amount = fill.qty * fill.price
             fee = amount * SPOT_FEE
-            b, q = self._balance(account, base), self._balance(account, quote)
+            b, q = self.balance(account, base), self.balance(account, quote)
             if order.side == "BUY":
                 q[0] -= amount + fee
                 b[0] += fill.qty
@@ -445,16 +463,16 @@ class Desk:
             order.state = "PARTIALLY_FILLED"
             trade = {
                 "s": order.symbol,
-                "i": next(self._ids),
+                "i": self.next_id(),
                 "t": self.now(),
                 "oi": order.order_id,
-                "p": _s(fill.price),
-                "q": _s(fill.qty),
-                "v": _s(amount),
+                "p": decimal_text(fill.price),
+                "q": decimal_text(fill.qty),
+                "v": decimal_text(amount),
                 "b": order.side == "SELL",
                 "tm": 1,
             }
-            account.trades.append({"venue": "spot", "fee": _s(fee), **trade})
+            account.trades.append({"venue": "spot", "fee": decimal_text(fee), **trade})
             self.publish(Venue.SPOT, account, "trade", trade)
         if fills:
             self._push_balance(account, base, order.symbol)
@@ -465,7 +483,7 @@ class Desk:
             raise DeskError("ORDER_004", "No transaction")
         base, quote = order.symbol.split("_")
         currency = quote if order.side == "BUY" else base
-        pay = self._balance(account, currency)
+        pay = self.balance(account, currency)
         pay[0] += order.frozen
         pay[1] -= order.frozen
         order.frozen = Decimal(0)
@@ -481,7 +499,7 @@ class Desk:
         new_price, new_qty = Decimal(price), Decimal(quantity)
         base, quote = order.symbol.split("_")
         currency = quote if order.side == "BUY" else base
-        pay = self._balance(account, currency)
+        pay = self.balance(account, currency)
         rest = new_qty - order.executed
         need = rest * new_price if order.side == "BUY" else rest
         if rest <= 0 or pay[0] + order.frozen < need:
@@ -508,10 +526,10 @@ class Desk:
         data = {
             "coin": "usdt",
             "underlyingType": 1,
-            "walletBalance": _s(account.wallet),
+            "walletBalance": decimal_text(account.wallet),
             "openOrderMarginFrozen": "0",
             "isolatedMargin": "0",
-            "crossedMargin": _s(self.margin(account)),
+            "crossedMargin": decimal_text(self.margin(account)),
         }
         self.publish(Venue.FUTURES, account, "balance", data)
 
@@ -520,7 +538,7 @@ class Desk:
 
     def futures_create(self, account: Account, args: dict[str, Any]) -> Order:
         symbol = args["symbol"]
-        contract = self._market(Venue.FUTURES, symbol).contract_size
+        contract = self.market(Venue.FUTURES, symbol).contract_size
         side, kind = args["orderSide"].upper(), args["orderType"].upper()
         position_side = args["positionSide"].upper()
         tif = (args.get("timeInForce") or ("IOC" if kind == "MARKET" else "GTC")).upper()
@@ -537,7 +555,7 @@ class Desk:
         leverage = account.leverage.get((symbol, position_side), DEFAULT_LEVERAGE)
         now = self.now()
         order = Order(
-            Venue.FUTURES, account.name, next(self._ids), symbol, side, kind, tif, price, qty,
+            Venue.FUTURES, account.name, self.next_id(), symbol, side, kind, tif, price, qty,
             None, now, args.get("clientOrderId"), position_side, leverage=leverage,
             contract_size=contract,
         )  # fmt: skip
@@ -598,8 +616,8 @@ class Desk:
             trade = {
                 "orderId": str(order.order_id),
                 "clientOrderId": order.client_order_id,
-                "price": _s(fill.price),
-                "quantity": _s(fill.qty),
+                "price": decimal_text(fill.price),
+                "quantity": decimal_text(fill.qty),
                 "marginUnfrozen": "0",
                 "timestamp": self.now(),
                 "symbol": order.symbol,
@@ -608,7 +626,7 @@ class Desk:
                 "isMaker": False,
                 "fee": float(fee),
             }
-            account.trades.append({"venue": "futures", "execId": str(next(self._ids)), **trade})
+            account.trades.append({"venue": "futures", "execId": str(self.next_id()), **trade})
             self.publish(Venue.FUTURES, account, "trade", trade)
         self.publish(Venue.FUTURES, account, "position", position.view())
         if position.size == 0:
@@ -618,9 +636,9 @@ class Desk:
     def _bill(self, account: Account, symbol: str, kind: str, amount: Decimal) -> None:
         """Record one change of the futures wallet (``balance/bills``)."""
         account.bills.append({
-            "id": next(self._ids), "coin": "usdt", "symbol": symbol, "type": kind,
-            "side": "ADD" if amount >= 0 else "SUB", "amount": _s(abs(amount)),
-            "afterAmount": _s(account.wallet), "createdTime": self.now(),
+            "id": self.next_id(), "coin": "usdt", "symbol": symbol, "type": kind,
+            "side": "ADD" if amount >= 0 else "SUB", "amount": decimal_text(abs(amount)),
+            "afterAmount": decimal_text(account.wallet), "createdTime": self.now(),
         })  # fmt: skip
 
     def futures_update(self, account: Account, order: Order, price: Any, quantity: Any) -> None:

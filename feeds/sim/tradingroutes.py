@@ -29,16 +29,13 @@ import json
 from collections.abc import Callable
 from decimal import Decimal
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from orderbook import Venue
 
 from ..rest.errors import ParameterError
 from ..rest.spec import Operation
-from .trading import DEFAULT_LEVERAGE, Account, Desk, DeskError, Order, _s, parse_batch
-
-if TYPE_CHECKING:
-    from .simulator import Simulator
+from .trading import DEFAULT_LEVERAGE, Account, Desk, DeskError, Order, decimal_text, parse_batch
 
 Handler = Callable[[Desk, Account, dict[str, Any]], Any]
 _S, _F = Venue.SPOT, Venue.FUTURES
@@ -86,12 +83,12 @@ def spot_submit(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
 
 
 def spot_get(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
-    return desk._order(acct, _S, a["orderId"]).spot_view()
+    return desk.order(acct, _S, a["orderId"]).spot_view()
 
 
 def spot_query(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
     if a.get("orderId") is not None:
-        return like("spot.query_order", desk._order(acct, _S, a["orderId"]).spot_view())
+        return like("spot.query_order", desk.order(acct, _S, a["orderId"]).spot_view())
     for order in desk.all_orders(acct, _S):
         if a.get("clientOrderId") and order.client_order_id == a["clientOrderId"]:
             return like("spot.query_order", order.spot_view())
@@ -99,19 +96,19 @@ def spot_query(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
 
 
 def spot_cancel(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
-    desk.spot_cancel(acct, desk._order(acct, _S, a["orderId"]))
+    desk.spot_cancel(acct, desk.order(acct, _S, a["orderId"]))
     return {"cancelId": str(a["orderId"])}
 
 
 def spot_update(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
-    order = desk._order(acct, _S, a["orderId"])
+    order = desk.order(acct, _S, a["orderId"])
     desk.spot_update(acct, order, a["price"], a["quantity"])
-    return {"orderId": str(order.order_id), "modifyId": str(next(desk._ids))}
+    return {"orderId": str(order.order_id), "modifyId": str(desk.next_id())}
 
 
 def spot_batch_get(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
     ids = [i.strip() for i in str(a["orderIds"]).split(",") if i.strip()]
-    return [desk._order(acct, _S, i).spot_view() for i in ids]
+    return [desk.order(acct, _S, i).spot_view() for i in ids]
 
 
 def spot_batch_submit(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
@@ -138,12 +135,12 @@ def spot_batch_submit(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
                     "reason": str(exc),
                 }
             )
-    return {"batchId": a.get("clientBatchId") or str(next(desk._ids)), "items": items}
+    return {"batchId": a.get("clientBatchId") or str(desk.next_id()), "items": items}
 
 
 def spot_batch_cancel(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
     for order_id in a.get("orderIds") or []:
-        order = desk._order(acct, _S, order_id)
+        order = desk.order(acct, _S, order_id)
         if order.open:
             desk.spot_cancel(acct, order)
     return {}
@@ -195,14 +192,14 @@ def _asset(currency: str, free: Decimal, frozen: Decimal) -> dict[str, Any]:
 
 
 def spot_balance(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
-    free, frozen = desk._balance(acct, a["currency"])
+    free, frozen = desk.balance(acct, a["currency"])
     return _asset(a["currency"], free, frozen)
 
 
 def spot_balances(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
     wanted = a.get("currencies")
     names = wanted.split(",") if isinstance(wanted, str) else wanted or sorted(acct.spot)
-    assets = [_asset(c, *desk._balance(acct, c)) for c in names]
+    assets = [_asset(c, *desk.balance(acct, c)) for c in names]
     return {"totalBtcAmount": "0", "assets": assets}
 
 
@@ -225,7 +222,7 @@ def fut_batch(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
 
 
 def fut_get(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
-    return _futures_order(desk._order(acct, _F, a["orderId"]))
+    return _futures_order(desk.order(acct, _F, a["orderId"]))
 
 
 def fut_list(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
@@ -260,13 +257,13 @@ def fut_trades(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
 
 
 def fut_cancel(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
-    desk.futures_cancel(acct, desk._order(acct, _F, a["orderId"]))
+    desk.futures_cancel(acct, desk.order(acct, _F, a["orderId"]))
     return str(a["orderId"])
 
 
 def fut_cancel_batch(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
     for order_id in str(a["orderIds"]).split(","):
-        order = desk._order(acct, _F, order_id.strip())
+        order = desk.order(acct, _F, order_id.strip())
         if order.open:
             desk.futures_cancel(acct, order)
     return True
@@ -328,7 +325,7 @@ def fut_close_all(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
 def fut_update(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
     """The order id, as for create and cancel (the document's example ``{}`` is a placeholder;
     XT answers the id, which ccxt's ``edit_order`` reads)."""
-    order = desk._order(acct, _F, a["orderId"])
+    order = desk.order(acct, _F, a["orderId"])
     desk.futures_update(acct, order, a["price"], a["origQty"])
     return str(order.order_id)
 
@@ -340,11 +337,11 @@ def _positions(acct: Account, a: dict[str, Any]) -> list[Any]:
 def fut_break_list(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
     out = []
     for p in _positions(acct, a):
-        mark = desk._market(_F, p.symbol).mark_price()
+        mark = desk.market(_F, p.symbol).mark_price()
         sign = -1 if p.side == "LONG" else 1  # cross margin: liquidation 1/leverage away
         out.append(like("futures.get_break_list", {
-            **p.view(), "breakPrice": _s(p.entry * (1 + sign * Decimal(1) / p.leverage)),
-            "calMarkPrice": _s(mark),
+            **p.view(), "breakPrice": decimal_text(p.entry * (1 + sign * Decimal(1) / p.leverage)),
+            "calMarkPrice": decimal_text(mark),
         }))  # fmt: skip
     return out
 
@@ -353,7 +350,7 @@ def fut_active_position(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
     return [
         like("futures.get_active_position", {
             **p.view(), "autoMargin": False, "openOrderSize": "0", "floatingPL": "0",
-            "breakPrice": "0", "calMarkPrice": _s(desk._market(_F, p.symbol).mark_price()),
+            "breakPrice": "0", "calMarkPrice": decimal_text(desk.market(_F, p.symbol).mark_price()),
             "welfareAccount": False, "profitId": None, "triggerPriceType": None,
             "triggerProfitPrice": None, "triggerStopPrice": None,
         })
@@ -377,7 +374,7 @@ def fut_leverage_info(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
             "positionSide": side, "contractType": "PERPETUAL",
             "leverage": acct.leverage.get((symbol, side), DEFAULT_LEVERAGE),
         })
-        for (venue, symbol) in desk.sim.markets if venue is _F
+        for (venue, symbol) in desk.markets if venue is _F
         and a.get("symbol") in (None, "", symbol)
         for side in ("LONG", "SHORT")
     ]  # fmt: skip
@@ -413,9 +410,9 @@ def fut_filled_history(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
 def fut_all_trades(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
     return [
         like("futures.get_all_trades", {
-            **t, "contractSize": float(desk._market(_F, t["symbol"]).contract_size),
-            "fee": _s(Decimal(str(t["fee"]))), "couponDeductFee": "0", "bonusDeductFee": "0",
-            "feeCoin": "usdt", "takerMaker": "TAKER",
+            **t, "contractSize": float(desk.market(_F, t["symbol"]).contract_size),
+            "fee": decimal_text(Decimal(str(t["fee"]))), "couponDeductFee": "0",
+            "bonusDeductFee": "0", "feeCoin": "usdt", "takerMaker": "TAKER",
         })
         for t in acct.trades
         if t["venue"] == "futures" and a.get("symbol") in (None, "", t["symbol"])
@@ -436,7 +433,7 @@ def fut_partial_canceled(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
     return _page([
         like("futures.get_partial_canceled_orders", {
             **o.futures_view(), "state": "PARTIALLY_CANCELED",
-            "canceledQty": _s((o.qty or Decimal(0)) - o.executed),
+            "canceledQty": decimal_text((o.qty or Decimal(0)) - o.executed),
         })
         for o in orders
     ])  # fmt: skip
@@ -454,12 +451,12 @@ def fut_bills(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
 
 def fut_cross_margin(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
     """The cross margin held by the symbol's positions (the document's example: a string)."""
-    desk._market(_F, a["symbol"])
-    return _s(sum((p.margin for p in _positions(acct, a)), Decimal(0)))
+    desk.market(_F, a["symbol"])
+    return decimal_text(sum((p.margin for p in _positions(acct, a)), Decimal(0)))
 
 
 def fut_collect(desk: Desk, acct: Account, a: dict[str, Any]) -> Any:
-    desk._market(_F, a["symbol"])
+    desk.market(_F, a["symbol"])
     if a["symbol"] not in acct.collections:
         acct.collections.append(a["symbol"])
     return True
@@ -538,8 +535,8 @@ HANDLERS: dict[str, Handler] = {
     "futures.cancel_collection": fut_uncollect,
     "futures.get_collections": lambda desk, acct, a: list(acct.collections),
     "spot.withdraw": spot_withdraw,
-    "spot.transfer": lambda desk, acct, a: next(desk._ids),
-    "spot.account_transfer": lambda desk, acct, a: next(desk._ids),
+    "spot.transfer": lambda desk, acct, a: desk.next_id(),
+    "spot.account_transfer": lambda desk, acct, a: desk.next_id(),
 }
 
 #: List-valued operations on what the simulator does not keep: always empty.
@@ -593,15 +590,15 @@ def check_arguments(op: Operation, args: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
-def answer(sim: Simulator, op: Operation, account: Account, args: dict[str, Any]) -> Any:
+def answer(desk: Desk, op: Operation, account: Account, args: dict[str, Any]) -> Any:
     """The ``result`` of one signed call (see the module docstring)."""
     handler = HANDLERS.get(op.key)
     if handler is None:
         if isinstance(args.get("symbol"), str) and args["symbol"]:
-            sim.desk._market(Venue(op.venue), args["symbol"])  # unknown symbol: its error
+            desk.market(Venue(op.venue), args["symbol"])  # unknown symbol: its error
         if op.key in EMPTY:
             return empty_like(EXAMPLES.get(op.key))
         if op.key in NOT_FOUND:
             raise DeskError(*NOT_FOUND[op.key])
         return EXAMPLES.get(op.key)
-    return handler(sim.desk, account, args)
+    return handler(desk, account, args)

@@ -20,8 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from websockets.asyncio.server import ServerConnection
@@ -30,13 +29,10 @@ from websockets.exceptions import ConnectionClosed
 from orderbook import Venue
 
 from ..topics import TOPICS, TopicSpec
+from .context import SimContext
 from .exchange import StepResult, SymbolMarket
-from .privateside import PRIVATE_PATHS, PrivateSide
+from .privateside import PRIVATE_PATHS, Pinged, PrivateSide
 
-if TYPE_CHECKING:
-    from .simulator import Simulator
-
-Decimal4 = Decimal("0.0001")
 PATHS = {"/public": Venue.SPOT, "/ws/market": Venue.FUTURES}
 METHODS = {Venue.SPOT: ("subscribe", "unsubscribe"), Venue.FUTURES: ("SUBSCRIBE", "UNSUBSCRIBE")}
 
@@ -109,12 +105,12 @@ def parse_subscription(venue: Venue, param: object) -> tuple[TopicSpec, str | No
 class WebsocketSide:
     """Serves the websocket paths for a :class:`~feeds.sim.simulator.Simulator`."""
 
-    def __init__(self, sim: Simulator) -> None:
+    def __init__(self, sim: SimContext) -> None:
         self.sim = sim
         self.clients: set[Client] = set()
         self.streams: dict[tuple[Venue, str, int], DepthStream] = {}
         self.counts: dict[str, int] = {"connections": 0, "bad_requests": 0, "timeouts": 0}
-        self.private = PrivateSide(sim)
+        self.private = PrivateSide(sim, self.heartbeat_watch)
 
     # -- connections ---------------------------------------------------------------
 
@@ -155,7 +151,7 @@ class WebsocketSide:
                 return
             client.sent += 1
 
-    async def heartbeat_watch(self, client: Client) -> None:
+    async def heartbeat_watch(self, client: Pinged) -> None:
         """Close ``client``'s connection when it sent no ping for the venue's window."""
         timeout = self.sim.ping_timeouts[client.venue]
         while True:
@@ -369,7 +365,7 @@ class WebsocketSide:
         if t_ms % 1000 or not self.has_subscribers(Venue.SPOT, "tickers"):
             return
         stamp = self.sim.clock_ms()
-        data = [_spot_ticker(m, stamp) for m in markets if m.venue is Venue.SPOT]
+        data = [m.spot_ticker(stamp) for m in markets if m.venue is Venue.SPOT]
         self._send(Venue.SPOT, "tickers", None, _push("tickers", "tickers", data))
 
 
@@ -422,25 +418,6 @@ def _depth_payload(market: SymbolMarket, levels: int, t_ms: int) -> dict[str, An
     return {"id": str(last_id), "s": market.symbol, "a": asks, "b": bids, "t": t_ms}
 
 
-def _spot_ticker(market: SymbolMarket, t_ms: int) -> dict[str, Any]:
-    c = market.candle
-    assert c is not None and market.open_24h is not None
-    change = c.close - market.open_24h
-    rate = (change / market.open_24h).quantize(Decimal4) if market.open_24h else Decimal4
-    return {
-        "s": market.symbol,
-        "t": t_ms,
-        "cv": format(change, "f"),
-        "cr": format(rate, "f"),
-        "o": format(market.open_24h, "f"),
-        "c": format(c.close, "f"),
-        "h": format(c.high, "f"),
-        "l": format(c.low, "f"),
-        "q": format(c.qty, "f"),
-        "v": format(c.value, "f"),
-    }
-
-
 def _periodic_payload(market: SymbolMarket, name: str, parts: list[str], t_ms: int) -> Any:
     c = market.candle
     assert c is not None
@@ -458,7 +435,7 @@ def _periodic_payload(market: SymbolMarket, name: str, parts: list[str], t_ms: i
                 "q": format(c.qty, "f"),
                 "v": format(c.value, "f"),
             }
-        return _spot_ticker(market, t_ms)
+        return market.spot_ticker(t_ms)
     base = {
         "s": s,
         "o": format(c.open, "f"),

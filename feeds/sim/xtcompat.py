@@ -42,20 +42,18 @@ wrong (written down here and in the README):
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from orderbook import Venue
 
 from ..rest.spec import Operation
-
-if TYPE_CHECKING:
-    from .simulator import Simulator
+from .context import Handler, SimContext
 
 FUTURES_SYMBOL_LIST_V1 = "/future/market/v1/public/symbol/list"
 LEVERAGE_BRACKET_LIST = "/future/market/v1/public/leverage/bracket/list"
 
 
-def currencies_result(sim: Simulator, currencies: list[dict[str, Any]]) -> Any:
+def currencies_result(sim: SimContext, currencies: list[dict[str, Any]]) -> Any:
     """``/v4/public/currencies``: the bare list (document), or XT's wrapped object."""
     if not sim.xt_compat:
         return currencies
@@ -86,11 +84,13 @@ def fix_arguments(op: Operation, args: dict[str, Any]) -> None:
             args["orderIds"] = ",".join(str(i) for i in ids)
 
 
-def compat_routes() -> list[tuple[Venue, str, Any]]:
-    """The public paths served only with the switch on: ``(venue, path, handler)``."""
-    from .httpside import fut_leverage_bracket, fut_symbol_list
+def compat_routes(
+    fut_symbol_list: Handler, fut_leverage_bracket: Handler
+) -> list[tuple[Venue, str, Handler]]:
+    """The public paths served only with the switch on: ``(venue, path, handler)``, made from
+    the HTTP side's documented futures symbol list and leverage bracket handlers."""
 
-    def bracket_list(sim: Simulator, q: dict[str, str]) -> Any:
+    def bracket_list(sim: SimContext, q: dict[str, str]) -> Any:
         return [
             fut_leverage_bracket(sim, {"symbol": symbol})
             for (venue, symbol) in sim.markets
