@@ -59,7 +59,7 @@ from bench.runners import loop_engine, setup_engine
 from bench.simproc import start_simulator
 from bench.streams import bench_stream
 from feeds.capture import Recorder, SegmentReader, open_capture, replay
-from feeds.capture.format import LEGACY_HASH_LEVELS, SUFFIX, book_hash
+from feeds.capture.format import LEGACY_HASH_LEVELS, SUFFIX, book_hash, counts_of
 from feeds.capture.writer import SegmentWriter
 from feeds.manager import BookManager
 from feeds.rest import MarketClient
@@ -226,6 +226,25 @@ def _write_stream_capture(path: Path, frames: list[bytes], snapshot: bytes) -> S
         for i, frame in enumerate(frames):
             step = 1_000_000 + (i * 7919) % 200_000  # about 1 ms apart, jittered
             w.frame(0, frame, t0 + i * step, m0 + i * step)
+        # A checkpoint at the end, as a recorder writes them: a replay that compared none
+        # could not verify (and fails).
+        sync = setup_engine(snapshot)
+        loop_engine(sync, frames)
+        end = len(frames) * 1_000_000
+        w.record(
+            {
+                "k": "cp",
+                "v": "spot",
+                "s": "btc_usdt",
+                "state": sync.state.value,
+                "update_id": sync.update_id,
+                "generation": sync.generation,
+                "counts": counts_of(sync),
+                "hash": book_hash(sync),  # the writer's default "hl": the whole book
+            },
+            t0 + end,
+            m0 + end,
+        )
     return w
 
 
