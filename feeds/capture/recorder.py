@@ -125,7 +125,7 @@ class Recorder:
         max_segment_bytes: int = 256 * 2**20,
         max_segment_seconds: float = 3600.0,
         level: int = 1,
-        hash_levels: int = HASH_LEVELS,
+        hash_levels: int | None = HASH_LEVELS,
         fsync: bool = False,
         prefix: str = "",
     ) -> None:
@@ -197,7 +197,7 @@ class Recorder:
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._file: Any = None
-        self._compressor = zstandard.ZstdCompressor(level=level)
+        self._compressor = zstandard.ZstdCompressor(level=level, write_checksum=True)
 
     # -- lifecycle ---------------------------------------------------------------
 
