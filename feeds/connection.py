@@ -1,6 +1,7 @@
 """One websocket connection to a WEX market stream: a thin asyncio layer over FeedProtocol.
 
-:class:`Connection` connects (permessage-deflate on), restores every
+:class:`Connection` connects (on the websocket layer :mod:`feeds.wslayer` picks:
+picows where installed, else websockets), restores every
 subscription, sends the text ``ping`` at once and then on
 :class:`~feeds.protocol.FeedProtocol`'s schedule (every second by default), and
 reconnects with capped, jittered exponential backoff until :meth:`Connection.close`.
@@ -46,11 +47,9 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-import websockets
-from websockets.asyncio.client import ClientConnection, connect
-
 from orderbook import Venue
 
+from . import wslayer
 from .logthrottle import LogThrottle
 from .observe import Observers
 from .protocol import PONG_TIMEOUT, BadFrame, FeedProtocol, Received
@@ -76,6 +75,8 @@ class Connection:
         open_timeout: float = 10.0,
         close_timeout: float = 2.0,
         max_size: int = 4 * 2**20,  # largest message accepted; beyond it: close 1009, reconnect
+        layer: str | None = None,
+        compression: str | None = None,
         rng: random.Random | None = None,
         tap: Any = None,
         observers: Observers | None = None,
@@ -109,6 +110,12 @@ class Connection:
         #: Seconds a closing handshake may take before the socket is dropped.
         self.close_timeout = close_timeout
         self.max_size = max_size
+        #: The websocket layer (``"picows"`` or ``"websockets"``; see :mod:`feeds.wslayer`).
+        self.layer = wslayer.choose(layer)
+        #: ``"deflate"``: negotiate permessage-deflate (websockets layer only); ``None``: off.
+        self.compression = compression
+        if compression is not None and self.layer != "websockets":
+            raise ValueError("compression needs the websockets layer (layer='websockets')")
         self.rng = rng or random.Random()
         self.connects = 0
         self.disconnects = 0
@@ -123,7 +130,7 @@ class Connection:
         #: Close code and reason of the last closed socket (None: unknown, e.g. no close frame).
         self.close_code: int | None = None
         self.close_reason: str | None = None
-        self._ws: ClientConnection | None = None
+        self._link: wslayer.Link | None = None
         self._down_reported = False  # "disconnected" already said for the current socket
         self._closed = False
         self._task: asyncio.Task[None] | None = None
@@ -159,8 +166,8 @@ class Connection:
     async def close(self) -> None:
         """Stop for good: close the socket and the background task."""
         self._closed = True
-        if self._ws is not None:
-            await self._ws.close()
+        if self._link is not None:
+            await self._link.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -178,22 +185,22 @@ class Connection:
 
     async def drop(self) -> None:
         """Close the current socket (it reconnects): for tests and manual recovery."""
-        if self._ws is not None:
-            await self._ws.close()
+        if self._link is not None:
+            await self._link.close()
 
     # -- internals ---------------------------------------------------------------
 
     async def _send(self, text: str) -> None:
-        ws = self._ws
-        if ws is None:
+        link = self._link
+        if link is None:
             return  # sent by resubscribe() on the next connect
         on_send = self.observers.on_send
         if on_send is not None:
             on_send(self, text)
         try:
-            await ws.send(text)
-        except websockets.ConnectionClosed:
-            pass  # the receive loop sees it and reconnects
+            await link.send(text)
+        except wslayer.LinkClosed:
+            pass  # the link's end is seen by _run, which reconnects
 
     def _backoff(self, failures: int) -> float:
         cap = min(self.backoff_max, self.backoff_base * 2 ** min(failures, 16))
@@ -210,31 +217,39 @@ class Connection:
         proto = self.protocol
         while not self._closed:
             pushes = proto.counts["pushes"]
+            link: wslayer.Link | None = None
             try:
-                async with connect(
+                link = await wslayer.open_link(
                     self.url,
-                    compression="deflate",
-                    ping_interval=None,  # WEX heartbeats are text pings, sent below
+                    self.feed,
+                    layer=self.layer,
                     open_timeout=self.open_timeout,
                     close_timeout=self.close_timeout,
                     max_size=self.max_size,
-                    proxy=None,
-                ) as ws:
-                    self._ws = ws
-                    self._down_reported = False
-                    self.connects += 1
-                    now = self._now()
-                    proto.on_connected(now)
-                    for text in proto.resubscribe():
-                        on_send = self.observers.on_send
-                        if on_send is not None:
-                            on_send(self, text)
-                        await ws.send(text)
-                    await ws.send(proto.ping(now))  # the link proves itself within a round trip
-                    self.connected.set()
-                    self._set_state("connected")
-                    await self._serve(ws)
-            except (OSError, websockets.WebSocketException, TimeoutError) as exc:
+                    compression=self.compression,
+                )
+                self._link = link
+                self._down_reported = False
+                self.connects += 1
+                now = self._now()
+                proto.on_connected(now)
+                for text in proto.resubscribe():
+                    on_send = self.observers.on_send
+                    if on_send is not None:
+                        on_send(self, text)
+                    await link.send(text)
+                await link.send(proto.ping(now))  # the link proves itself within a round trip
+                self.connected.set()
+                self._set_state("connected")
+                link.start()
+                heartbeat = asyncio.create_task(self._heartbeat(link))
+                try:
+                    await link.wait_closed()
+                finally:
+                    heartbeat.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await heartbeat
+            except wslayer.LINK_ERRORS as exc:
                 if not self._down_reported:  # a silent link keeps its own reason
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     log.warning("%s connection to %s failed: %s", self.venue, self.url, exc)
@@ -243,11 +258,13 @@ class Connection:
                 proto.counts["handler_errors"] += 1
                 log.exception("%s message handling failed; reconnecting", self.venue)
             finally:
-                if self._ws is not None:
-                    self.close_code = self._ws.close_code
-                    self.close_reason = self._ws.close_reason
+                if link is not None:
+                    with contextlib.suppress(*wslayer.LINK_ERRORS):
+                        await link.close()
+                    self.close_code = link.close_code
+                    self.close_reason = link.close_reason
                     self._report_down()
-                    self._ws = None
+                    self._link = None
             if self._closed:
                 break
             # Only a connection that carried a push was a success: accepted-then-dropped
@@ -264,38 +281,37 @@ class Connection:
         self.connected.clear()
         self._set_state("disconnected")
 
-    async def _serve(self, ws: ClientConnection) -> None:
-        heartbeat = asyncio.create_task(self._heartbeat(ws))
-        try:
-            proto, now, deliver = self.protocol, self._now, self.on_message
-            observers, route = self.observers, self.route
-            async for text in ws:
-                self.bytes_received += len(text)
-                on_frame = observers.on_frame
-                if on_frame is not None:
-                    on_frame(self, text)
-                t = now()
-                proto.arrived(t)
-                if route is not None and route(text, t):
-                    proto.routed()
-                    continue
-                received = proto.interpret(text)
-                if isinstance(received, BadFrame):
-                    self.log_throttle.warning(
-                        received.kind,
-                        "%s %s frame: %s: %r",
-                        self.venue,
-                        received.kind,
-                        received.error,
-                        received.raw,
-                    )
-                deliver(received)
-        finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+    def feed(self, raw: str | bytes) -> None:
+        """Handle one received message as the socket delivered it (the layer calls this).
 
-    async def _heartbeat(self, ws: ClientConnection) -> None:
+        Observers see it first; then the router may consume it (a depth push for a
+        book), or the protocol decodes it once and ``on_message`` gets the result.
+        Public for benchmarks and tests that drive a connection without a socket.
+        """
+        self.bytes_received += len(raw)
+        on_frame = self.observers.on_frame
+        if on_frame is not None:
+            on_frame(self, raw)
+        proto = self.protocol
+        now = self._now()
+        proto.arrived(now)
+        route = self.route
+        if route is not None and route(raw, now):
+            proto.routed()
+            return
+        received = proto.interpret(raw)
+        if isinstance(received, BadFrame):
+            self.log_throttle.warning(
+                received.kind,
+                "%s %s frame: %s: %r",
+                self.venue,
+                received.kind,
+                received.error,
+                received.raw,
+            )
+        self.on_message(received)
+
+    async def _heartbeat(self, link: wslayer.Link) -> None:
         proto = self.protocol
         tick = min(0.25, proto.ping_interval / 4, proto.pong_timeout / 4, proto.dead_after / 4)
         while True:
@@ -308,28 +324,27 @@ class Connection:
                     await asyncio.sleep(0)
                 reason = proto.death(self._now())
             if reason is not None:
-                self._link_silent(ws, reason)
+                self._link_silent(link, reason)
                 return
             now = self._now()
             if proto.ping_due(now):
                 try:
-                    await ws.send(proto.ping(now))
-                except websockets.ConnectionClosed:
+                    await link.send(proto.ping(now))
+                except wslayer.LinkClosed:
                     return
 
-    def _link_silent(self, ws: ClientConnection, reason: str) -> None:
+    def _link_silent(self, link: wslayer.Link, reason: str) -> None:
         """The peer stopped talking: out of service at once, then drop the socket."""
         self.silent_drops += 1
         self.last_error = reason
         log.warning("%s connection to %s: %s; reconnecting", self.venue, self.url, reason)
         self._report_down()  # the books leave LIVE now, not after a closing handshake
-        transport = ws.transport
-        if transport is not None:
-            transport.abort()
+        link.abort()
 
     def stats(self) -> dict[str, Any]:
         """Connection counters and the protocol's counts."""
         return {
+            "layer": self.layer,
             "connects": self.connects,
             "disconnects": self.disconnects,
             "silent_drops": self.silent_drops,

@@ -25,6 +25,7 @@ from helpers import wait_for
 from mini_exchange import MiniExchange
 
 from feeds.manager import BookManager
+from feeds.observe import Observer
 from feeds.rest import MarketClient
 from orderbook import Decision, SyncState
 
@@ -187,13 +188,22 @@ async def test_the_simulators_silent_fault_half_opens_a_connection() -> None:
             spot_ws_url=sim.spot_ws_url, market=market, connection_options=options
         )
         async with market, manager:
+            reasons: list[str] = []
+
+            class Downs(Observer):
+                def on_decision(self, decision, sync, payload) -> None:
+                    if decision is Decision.FEED_DOWN:
+                        reasons.append(str(payload))
+
+            manager.observe(Downs())
             await manager.add("spot", "btc_usdt")
             book = manager.book("spot", "btc_usdt")
             await wait_for(lambda: book.sync.is_live, timeout=10)
             sim.faults.set("spot", "btc_usdt", silent=True)
             await wait_for(lambda: not book.sync.is_live, timeout=10)
+            await wait_for(lambda: reasons, timeout=10)
             assert sim.faults.counts["spot", "btc_usdt", "silent"] >= 1
-            assert "silent link" in (book.sync.reason or "")
+            assert "silent link" in reasons[0], reasons
             assert manager.connections["spot"].silent_drops >= 1
             sim.faults.set("spot", "btc_usdt", silent=False)
             await wait_for(lambda: book.sync.is_live, timeout=10)

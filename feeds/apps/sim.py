@@ -80,7 +80,7 @@ KNOBS: dict[str, tuple[Callable[[str], Any], str]] = {
     "unknown_topic_next": (_COUNT, "send N pushes with a made-up topic"),
     "skip_ids_next": (_COUNT, "consume N update ids without pushing them (a gap)"),
     "stall": (_flag, "on: no depth_update pushes (pings still answered)"),
-    "silent": (_flag, "on: subscribed connections go half-open (nothing sent or read)"),
+    "silent": (_flag, "on: subscribed links go half-open (nothing sent or read)"),
     "delay_ms": (_COUNT, "hold each push this many milliseconds"),
     "disconnect_after": (_count_or_none, "close connections after N more frames (none: never)"),
     "snapshot_lag": (_COUNT, "serve REST snapshots N update ids behind the stream"),
