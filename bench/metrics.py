@@ -4,9 +4,10 @@
     python -m bench.metrics --frames 20000 --rounds 3 --books 50   # a quick look
 
 (a) The per-frame path, end to end through the real code: frames of the benchmark stream
-(``bench/streams.py``) go through :class:`~feeds.connection.Connection`'s receive loop
-(``_serve`` over an in-memory socket), :class:`~feeds.protocol.FeedProtocol`, the
-manager's dispatch and the book's ``BookSync`` -- twice per round, interleaved:
+(``bench/streams.py``) go through :class:`~feeds.connection.Connection`'s receive path
+(``Connection.feed``, what the socket layer calls per message),
+:class:`~feeds.protocol.FeedProtocol`, the manager's dispatch and the book's ``BookSync``
+-- twice per round, interleaved:
 
 - ``off``: no monitor, no collector (what a plain ``BookManager`` pays);
 - ``on``: a :class:`~feeds.metrics.BookWatch` attached, the HTTP endpoint serving, and a
@@ -34,26 +35,6 @@ from feeds.manager import BookManager
 from feeds.metrics import BookWatch, register, serve
 from orderbook import SyncState, Venue
 from orderbook.parse import spot_snapshot
-
-
-class _Socket:
-    """An in-memory websocket: iterates the frames, accepts pings."""
-
-    def __init__(self, frames: list[str]) -> None:
-        self.frames = frames
-
-    def __aiter__(self):
-        return self._gen()
-
-    async def _gen(self):
-        for text in self.frames:
-            yield text
-
-    async def send(self, text: str) -> None:
-        pass
-
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        pass
 
 
 async def _manager(symbols: list[str], snapshot: dict) -> tuple[BookManager, Connection]:
@@ -88,7 +69,9 @@ async def one_round(frames: list[str], snapshot: dict, metrics: bool) -> tuple[f
         scraper = threading.Thread(target=scrape, daemon=True)
         scraper.start()
     start = time.perf_counter()
-    await conn._serve(_Socket(frames))
+    feed = conn.feed
+    for text in frames:
+        feed(text)
     elapsed = time.perf_counter() - start
     book = manager.book("spot", "btc_usdt")
     assert book.sync.is_live and book.depth_events == len(frames)
