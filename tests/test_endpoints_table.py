@@ -14,8 +14,9 @@ import orjson
 import pytest
 
 from feeds.rest import ParameterError
+from feeds.rest.error_table import FUTURES_ERROR_MESSAGES, SPOT_ERROR_MESSAGES
 from feeds.rest.ratelimit import RateLimiter, WindowLimiter
-from feeds.rest.table import FUTURES_ERROR_MESSAGES, OPERATIONS, SPOT_ERROR_MESSAGES
+from feeds.rest.table import OPERATIONS
 from feeds.signing import Credentials, FuturesAuth, SpotAuth
 from feeds.sim.tradingroutes import EXAMPLES
 

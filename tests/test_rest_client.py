@@ -239,8 +239,25 @@ def test_client_side_limits_keep_a_burst_under_the_documented_rate(sim: Simulato
     with client_for(sim, retries=0) as c:
         for _ in range(20):
             c.spot.get_depth(symbol="btc_usdt", limit=5)
-        limiter = c._core.limiter
+        limiter = c.limiter
         assert limiter is not None and limiter.stats["waited"] >= 1
+
+
+def test_the_clients_say_their_limiter_credentials_and_observer_in_public(sim: Simulator) -> None:
+    from feeds import rest
+
+    assert rest.WexClient is WexClient and rest.AsyncWexClient is AsyncWexClient
+    seen: list[tuple[Any, ...]] = []
+    with client_for(sim) as c, WexClient(spot_url=sim.spot_http_url, rate_limit=False) as bare:
+        assert c.limiter is not None and bare.limiter is None
+        assert c.credentials is not None and bare.credentials is None
+        assert c.observer is None
+        c.observer = lambda *attempt: seen.append(attempt)
+        c.spot.get_server_time()
+        assert c.observer is not None
+    assert [(str(v), op, error) for v, op, error, _ in seen] == [
+        ("spot", "spot.get_server_time", None)
+    ]
 
 
 def test_transport_error_is_wrapped() -> None:
@@ -262,7 +279,7 @@ def test_secret_never_shows(sim: Simulator, caplog: pytest.LogCaptureFixture) ->
         with pytest.raises(ApiError) as info:
             c.spot.get_balances()
         texts = [repr(c), str(c), str(info.value), repr(info.value), info.value.raw.decode()]
-        texts.append(repr(c._core.credentials))
+        texts.append(repr(c.credentials))
         texts.append(caplog.text)
         assert all("s3cr3t-value" not in t for t in texts)
 

@@ -174,7 +174,7 @@ class BookWatch:
 
     def watch_client(self, client: Any, name: str = "wex") -> None:
         """Count and time every request of a WexClient/AsyncWexClient (``client`` label)."""
-        client._core.observer = self.request_observer(name)
+        client.observer = self.request_observer(name)
         self.clients.append((name, client))
 
     def request_observer(self, client: str) -> Any:

@@ -383,6 +383,29 @@ class _ClientMixin:
         """The exchange-corrected clock used for ``validate-timestamp``."""
         return self._core.clock
 
+    @property
+    def limiter(self) -> RateLimiter | None:
+        """The rate limiter the calls wait for (``None``: built with ``rate_limit=False``)."""
+        return self._core.limiter
+
+    @property
+    def credentials(self) -> Credentials | None:
+        """The API key pair (its repr never shows the secret), ``None`` without one."""
+        return self._core.credentials
+
+    @property
+    def observer(self) -> Callable[[str, str, BaseException | None, float], None] | None:
+        """Optional ``observer(venue, operation, error or None, seconds)`` called after every
+        attempt (``operation``: the table's key, or ``raw``), e.g. the metrics' request
+        observer (:meth:`feeds.metrics.BookWatch.watch_client`)."""
+        return self._core.observer
+
+    @observer.setter
+    def observer(
+        self, observer: Callable[[str, str, BaseException | None, float], None] | None
+    ) -> None:
+        self._core.observer = observer
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}{self._core!r}"
 

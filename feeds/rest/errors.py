@@ -54,6 +54,7 @@ import orjson
 from orderbook import Venue, WexbookError
 
 from ..scheduler import RateLimited
+from .error_table import FUTURES_ERROR_MESSAGES, SPOT_ERROR_MESSAGES
 
 
 class ParameterError(WexbookError, ValueError):
@@ -213,8 +214,6 @@ def error_class(code: object, status: int) -> type[ApiError]:
 
 def documented_message(venue: Venue | str, code: object) -> str | None:
     """The message the document gives for ``code`` (spot ``mc`` table, futures error tables)."""
-    from .table import FUTURES_ERROR_MESSAGES, SPOT_ERROR_MESSAGES
-
     text = str(code)
     first, second = (
         (SPOT_ERROR_MESSAGES, FUTURES_ERROR_MESSAGES)
