@@ -36,6 +36,7 @@ from rich.live import Live
 from feeds.apps.args import UsageError, int_at_least, positive_float, positive_int, wex_symbol
 from feeds.apps.console import StopOnCtrlC, after_live, aligned, log_to_stderr, timing
 from feeds.apps.dashboard import RateMeter, book_rows, render
+from feeds.apps.offline import DEFAULT_COMPARE_EVERY, DEFAULT_FRAMES, run_offline
 from feeds.apps.sim import fault_lines
 from feeds.manager import BookEvent, BookManager
 from feeds.metrics import cli as metrics_cli
@@ -314,8 +315,6 @@ def run(args: argparse.Namespace) -> int:
     """The ``wexbook demo`` command."""
     check(args)
     if args.offline:
-        from feeds.apps.offline import run_offline
-
         return run_offline(args)
     console = Console()
     with log_to_stderr(formatter=metrics_cli.log_formatter(args)):
@@ -355,8 +354,6 @@ the summary).
 
 --offline replays generated streams through the engine instead, without sockets."""
 DEFAULT_SECONDS = 20.0
-DEFAULT_FRAMES = 5000  #: --offline
-DEFAULT_COMPARE_EVERY = 5  #: --offline
 DEFAULT_SPOT = ["btc_usdt", "eth_usdt", "sol_usdt"]
 DEFAULT_FUTURES = ["btc_usdt", "eth_usdt"]
 

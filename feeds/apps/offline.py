@@ -43,6 +43,8 @@ from orderbook import (
 )
 
 SNAPSHOT_DEPTH = 500
+DEFAULT_FRAMES = 5000  #: frames per stream (``--frames``)
+DEFAULT_COMPARE_EVERY = 5  #: compare with the truth every N frames (``--compare-every``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,10 +289,8 @@ def format_report(run: OfflineRun) -> str:
 
 def run_offline(args: argparse.Namespace) -> int:
     """``wexbook demo --offline``: exit 1 on a mismatch or when nothing was compared."""
-    from feeds.apps import demo
-
     rates = FaultRates() if not args.no_faults else FaultRates(0, 0, 0, 0, 0)
-    frames = args.frames or demo.DEFAULT_FRAMES
+    frames = args.frames or DEFAULT_FRAMES
     print(
         f"wexbook demo --offline: {len(args.spot) + len(args.futures)} books, {frames} frames "
         f"each, seed {args.seed}, faults {'off' if args.no_faults else 'on'}",
@@ -298,7 +298,7 @@ def run_offline(args: argparse.Namespace) -> int:
     )
     run = run_demo(
         frames, args.spot, args.futures, args.seed, rates,
-        args.compare_every or demo.DEFAULT_COMPARE_EVERY,
+        args.compare_every or DEFAULT_COMPARE_EVERY,
     )  # fmt: skip
     print(format_report(run), flush=True)
     if run.mismatches:
