@@ -243,7 +243,8 @@ if picows is not None:
                     return
             if kind is _CLOSE:
                 self.close_code = int(frame.get_close_code())
-                self.close_reason = frame.get_close_message().decode("utf-8", "replace")
+                message = frame.get_close_message()
+                self.close_reason = message.decode("utf-8", "replace") if message else ""
                 transport.send_close(frame.get_close_code())
                 transport.disconnect()
                 return

@@ -64,8 +64,9 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import StrEnum
+from typing import Any
 
 from .book import OrderBook
 from .errors import (
@@ -409,6 +410,67 @@ class BookSync:
         self.snapshot_wanted = False
         self.buffer.clear()
         self._report(Decision.CLOSED, reason)
+
+    # -- checkpoints ---------------------------------------------------------------
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The sync's whole position as plain values (the book's levels aside).
+
+        What :meth:`restore` needs to carry on exactly as this sync would: its state and
+        reason, update id and generation, whether a snapshot is wanted, the sequencing
+        position (whether the next event is the first after a snapshot, how many in a row
+        were not applied), the floor under the next generation (see :attr:`high_water`),
+        the buffered events (as :class:`~orderbook.DepthUpdate`) and the decision counts
+        (by decision value, non-zero only). A recorder writes it; a replay restores it.
+
+        >>> from orderbook import SpotSequencer
+        >>> sync = BookSync("btc_usdt", SpotSequencer())
+        >>> state = sync.checkpoint()
+        >>> state["state"], state["update_id"], state["buffer"]
+        ('syncing', None, [])
+        >>> twin = BookSync("btc_usdt", SpotSequencer())
+        >>> twin.restore(state)
+        >>> twin.checkpoint() == state
+        True
+        """
+        return {
+            "state": self.state.value,
+            "reason": self.reason,
+            "update_id": self._last_id,
+            "generation": self.generation,
+            "snapshot_wanted": self.snapshot_wanted,
+            "snapshot_depth": self.snapshot_depth,
+            "first_pending": self._first_pending,
+            "unapplied": self._unapplied,
+            "high": self._high,
+            "epoch_break": self._epoch_break,
+            "behind": self._behind,
+            "buffer": list(self.buffer),
+            "counts": {d.value: n for d, n in self.counts.items() if n},
+        }
+
+    def restore(self, state: Mapping[str, Any], book: OrderBook | None = None) -> None:
+        """Put this sync where ``state`` (a :meth:`checkpoint`) says, with ``book`` as its book.
+
+        Fields missing from ``state`` (a checkpoint of an older version) take their
+        defaults: no floor, nothing buffered, nothing counted.
+        """
+        if book is not None:
+            self.book = book
+        self.state = SyncState(state["state"])
+        self.reason = state.get("reason")
+        self.generation = state.get("generation") or 0
+        self.snapshot_wanted = bool(state.get("snapshot_wanted"))
+        self.snapshot_depth = state.get("snapshot_depth")
+        self._last_id = state.get("update_id")
+        self._first_pending = bool(state.get("first_pending"))
+        self._unapplied = state.get("unapplied") or 0
+        self._high = state.get("high") or 0
+        self._epoch_break = bool(state.get("epoch_break"))
+        self._behind = state.get("behind") or 0
+        self.buffer = deque(state.get("buffer") or ())
+        counts = state.get("counts") or {}
+        self.counts = {d: counts.get(d.value, 0) for d in Decision}
 
     # -- reads -------------------------------------------------------------------
 

@@ -92,7 +92,12 @@ def test_record_from_plain_code_and_close_while_frames_flow(tmp_path) -> None:
             wait(lambda: sum(len(t) for t in ex.clients.values()) == 2)
             xt.run(ex.step(3))
             assert all(b.wait_live(timeout=10) for b in books)
-            stepping = threading.Thread(target=lambda: xt.run(ex.step(400)))
+            def step_for_a_while() -> None:
+                for _ in range(400):  # about a second: checkpoints every 0.05 s meanwhile
+                    xt.run(ex.step(1))
+                    time.sleep(0.002)
+
+            stepping = threading.Thread(target=step_for_a_while)
             stepping.start()
             wait(lambda: recorder.stats["checkpoints"] >= 4 or not stepping.is_alive())
             recorder.close()  # from this thread, while the exchange still pushes

@@ -280,21 +280,13 @@ def book_state(sync: BookSync, *, full: bool = True) -> dict[str, Any]:
     The whole book is written when the book would be used by the next event (LIVE or
     STALE); the buffer always.
     """
+    position = sync.checkpoint()
     state = sync.state
     record: dict[str, Any] = {
         "v": sync.venue.value,
         "s": sync.symbol,
-        "state": state.value,
-        "reason": sync.reason,
-        "update_id": sync.update_id,
-        "generation": sync.generation,
-        "snapshot_wanted": sync.snapshot_wanted,
-        "snapshot_depth": sync.snapshot_depth,
-        # Internal sequencing position, so the next event is judged as it was live.
-        "first_pending": getattr(sync, "_first_pending", False),
-        "unapplied": getattr(sync, "_unapplied", 0),
-        "buffer": [event_record(e) for e in sync.buffer],
-        "counts": counts_of(sync),
+        **position,
+        "buffer": [event_record(e) for e in position["buffer"]],
         "hash": None,
         "levels": None,
     }

@@ -533,26 +533,14 @@ def _new_sync(venue: Venue, symbol: str, config: dict[str, Any], observer: Any) 
 
 
 def _restore(sync: BookSync, record: dict[str, Any]) -> None:
-    """Put ``sync`` where the recorded ``book`` state says (a segment replayed on its own).
-
-    This sets the sync's private sequencing position too (whether the next event is the
-    first after a snapshot, how many in a row were not applied), so that the next event
-    is judged exactly as it was live.
-    """
+    """Put ``sync`` where the recorded ``book`` state says (a segment replayed on its own),
+    through :meth:`BookSync.restore`, so the next event is judged exactly as it was live."""
     levels = record.get("levels")
+    book = None
     if levels is not None:
-        sync.book = OrderBook.from_levels(levels["bids"], levels["asks"], sync.codec)
-    sync.state = SyncState(record["state"])
-    sync.reason = record.get("reason")
-    sync.generation = record.get("generation") or 0
-    sync.snapshot_wanted = bool(record.get("snapshot_wanted"))
-    sync.snapshot_depth = record.get("snapshot_depth")
-    sync._last_id = record.get("update_id")
-    sync._first_pending = bool(record.get("first_pending"))
-    sync._unapplied = record.get("unapplied") or 0
-    sync.buffer = deque(event_from_record(e) for e in record.get("buffer") or ())
-    counts = record.get("counts") or {}
-    sync.counts = {d: counts.get(d.value, 0) for d in Decision}
+        book = OrderBook.from_levels(levels["bids"], levels["asks"], sync.codec)
+    buffer = [event_from_record(e) for e in record.get("buffer") or ()]
+    sync.restore({**record, "buffer": buffer}, book)
 
 
 class Replayer:
