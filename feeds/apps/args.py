@@ -23,9 +23,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-
-class UsageError(Exception):
-    """The options cannot be used as given: one line, exit code 2."""
+from feeds.argtypes import UsageError, port  # noqa: F401 (re-exported: the apps import them here)
 
 
 class Problem(Exception):
@@ -118,16 +116,6 @@ def probability(text: str) -> float:
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must be a probability from 0 to 1, not {text!r}")
     return float(value)
-
-
-def port(text: str) -> int:
-    """A TCP port, 1..65535, or 0 for any free port."""
-    value = _number(text, int, "a port number from 1 to 65535 (or 0: any free port)")
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(
-            f"must be a port number from 1 to 65535 (or 0: any free port), not {text!r}"
-        )
-    return int(value)
 
 
 _SYMBOL = re.compile(r"[a-z0-9]+(_[a-z0-9]+)+")

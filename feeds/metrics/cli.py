@@ -20,7 +20,7 @@ import logging
 import sys
 from typing import Any
 
-from feeds.apps.args import UsageError, port
+from feeds.argtypes import UsageError, port
 
 from .logs import FORMATS, JsonFormatter, book_logs
 from .server import DEFAULT_HOST, MetricsPortInUse, MetricsServer, serve
@@ -56,7 +56,7 @@ class monitoring:  # used like a function: ``with monitoring(...)``
     A context manager, plain or async (``async with market, manager, monitoring(...)``).
     On entry: a :class:`BookWatch` on ``manager``, the state-change lines on stderr in
     ``--log-format``, and the endpoint (a port that cannot be bound raises
-    :class:`~feeds.apps.args.UsageError`). ``watch`` and ``server`` say what it set up.
+    :class:`~feeds.argtypes.UsageError`). ``watch`` and ``server`` say what it set up.
     """
 
     def __init__(self, args: argparse.Namespace, manager: Any, prog: str) -> None:
