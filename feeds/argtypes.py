@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 
+from orderbook import WexbookError
+
 _PORT = "a port number from 1 to 65535 (or 0: any free port)"
 
 
-class UsageError(Exception):
+class UsageError(WexbookError):
     """The options cannot be used as given: one line, exit code 2."""
 
 

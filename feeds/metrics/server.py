@@ -52,6 +52,8 @@ from urllib.parse import unquote, urlsplit
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import Metric
 
+from orderbook import WexbookError
+
 from .collector import WexbookCollector
 
 DEFAULT_HOST = "127.0.0.1"
@@ -71,7 +73,7 @@ log = logging.getLogger(__name__)
 _Response = tuple[str, list[tuple[str, str]], bytes]
 
 
-class MetricsPortInUse(OSError):
+class MetricsPortInUse(WexbookError, OSError):
     """The metrics port could not be bound (in use, or not allowed).
 
     Any other failure to serve (a host that does not resolve or is not this machine's)
