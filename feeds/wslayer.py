@@ -13,7 +13,7 @@ layers:
     reaches the callback straight from the transport's ``data_received``, with no
     queue and no task switch per message. It does not do permessage-deflate (it
     does not offer it, so the server sends uncompressed frames). The default where
-    it is installed (``pip install 'wexbook[fast]'``).
+    it is installed (a dependency of wexbook on CPython).
 ``websockets``
     the `websockets <https://pypi.org/project/websockets/>`_ library (always installed):
     the reference and the fallback; a reader task iterates the connection and calls
@@ -43,7 +43,7 @@ from websockets.asyncio.client import connect as websockets_connect
 
 try:
     import picows
-except ImportError:  # an install without the [fast] extra
+except ImportError:  # not CPython, or an install without it
     picows = None  # type: ignore[assignment]
 
 #: Layers that import here, in order of preference.
@@ -73,7 +73,7 @@ def choose(layer: str | None = None) -> str:
         raise ValueError(f"unknown websocket layer {name!r}: picows, websockets or auto")
     if name not in AVAILABLE:
         raise ValueError(
-            "the picows websocket layer is not installed: pip install 'wexbook[fast]' (or picows)"
+            "the picows websocket layer is not installed here: pip install picows"
         )
     return name
 
