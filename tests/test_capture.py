@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from helpers import wait_for
 
-from feeds.apps.demo import arm_faults
 from feeds.capture import CaptureError, Recorder, SegmentReader, open_capture, replay
 from feeds.capture.format import SUFFIX
 from feeds.capture.writer import SegmentWriter
@@ -28,42 +28,31 @@ SPOT = ["btc_usdt", "eth_usdt"]
 FUTURES = ["btc_usdt"]
 
 
-async def _record(out: Path, seconds: float) -> dict:
-    async with Simulator(spot_symbols=SPOT, futures_symbols=FUTURES, seed=11, speed=4) as sim:
-        arm_faults(sim, SPOT, FUTURES)
-        market = MarketClient(sim.spot_http_url, sim.futures_http_url)
-        manager = BookManager(
-            spot_ws_url=sim.spot_ws_url,
-            futures_ws_url=sim.futures_ws_url,
-            market=market,
-            stale_intervals=20,
-            connection_options={"backoff_base": 0.05},
+async def _record(out: Path, seconds: float, sim_books: Any) -> dict:
+    async with sim_books(SPOT, FUTURES, seed=11) as run:
+        sim, manager = run.sim, run.manager
+        recorder = Recorder(
+            out, max_segment_seconds=1.5, checkpoint_interval=0.25, flush_interval=0.25
         )
-        async with market, manager:
-            recorder = Recorder(
-                out, max_segment_seconds=1.5, checkpoint_interval=0.25, flush_interval=0.25
-            )
-            recorder.attach(manager)
-            await manager.add_many("spot", SPOT)
-            await manager.add_many("futures", FUTURES)
-            await wait_for(lambda: all(b.sync.is_live for b in manager.books.values()), 10)
-            await asyncio.sleep(seconds / 2)
-            sim.faults.set("spot", "eth_usdt", disconnect_after=1)
-            await wait_for(lambda: manager.connections["spot"].connects >= 2, 10)
-            sim.faults.set("spot", "eth_usdt", disconnect_after=None)
-            await asyncio.sleep(seconds / 2)
-            recorder.close()
-            counts = {
-                f"{b.venue.value}:{b.symbol}": {d.value: n for d, n in b.sync.counts.items() if n}
-                for b in manager.books.values()
-            }
-            return {"counts": counts, "stats": dict(recorder.stats), "segments": recorder.segments}
+        recorder.attach(manager)
+        await run.add_all()
+        await asyncio.sleep(seconds / 2)
+        sim.faults.set("spot", "eth_usdt", disconnect_after=1)
+        await wait_for(lambda: manager.connections["spot"].connects >= 2, 10)
+        sim.faults.set("spot", "eth_usdt", disconnect_after=None)
+        await asyncio.sleep(seconds / 2)
+        recorder.close()
+        counts = {
+            f"{b.venue.value}:{b.symbol}": {d.value: n for d, n in b.sync.counts.items() if n}
+            for b in manager.books.values()
+        }
+        return {"counts": counts, "stats": dict(recorder.stats), "segments": recorder.segments}
 
 
 @pytest.fixture(scope="module")
-def recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def recording(tmp_path_factory: pytest.TempPathFactory, sim_books: Any) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("capture")
-    live = asyncio.run(_record(out, 3.0))
+    live = asyncio.run(_record(out, 3.0, sim_books))
     return out, live
 
 

@@ -5,48 +5,34 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from helpers import wait_for
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from feeds.apps.demo import arm_faults
 from feeds.capture import Recorder, replay
-from feeds.manager import BookManager
 from feeds.metrics import register
-from feeds.rest import MarketClient
-from feeds.sim import Simulator
 
 SPOT = ["btc_usdt", "eth_usdt"]
 FUTURES = ["btc_usdt"]
 
 
-async def record_with_metrics(out: Path) -> dict:
-    async with Simulator(spot_symbols=SPOT, futures_symbols=FUTURES, seed=11, speed=4) as sim:
-        arm_faults(sim, SPOT, FUTURES)  # the demo's faults: drops, 429, lag, stall...
-        market = MarketClient(sim.spot_http_url, sim.futures_http_url)
-        manager = BookManager(
-            spot_ws_url=sim.spot_ws_url,
-            futures_ws_url=sim.futures_ws_url,
-            market=market,
-            stale_intervals=20,
-            connection_options={"backoff_base": 0.05},
-        )
+async def record_with_metrics(out: Path, sim_books: Any) -> dict:
+    async with sim_books(SPOT, FUTURES, seed=11) as run:  # the demo's faults: drops, 429...
+        sim, manager = run.sim, run.manager
         collector = register(manager)
-        async with market, manager:
-            recorder = Recorder(out, checkpoint_interval=0.25, flush_interval=0.25)
-            recorder.attach(manager)
-            await manager.add_many("spot", SPOT)
-            await manager.add_many("futures", FUTURES)
-            await wait_for(lambda: all(b.sync.is_live for b in manager.books.values()), 10)
-            sim.faults.set("spot", "eth_usdt", drop_next=1)
-            await asyncio.sleep(1.5)
-            sim.faults.set("spot", "eth_usdt", disconnect_after=1)
-            await wait_for(lambda: manager.connections["spot"].connects >= 2, 10)
-            sim.faults.set("spot", "eth_usdt", disconnect_after=None)
-            await asyncio.sleep(1.0)
-            recorder.close()  # the last decision recorded is the last one exposed
-            text = generate_latest(collector.registry).decode()
+        recorder = Recorder(out, checkpoint_interval=0.25, flush_interval=0.25)
+        recorder.attach(manager)
+        await run.add_all()
+        sim.faults.set("spot", "eth_usdt", drop_next=1)
+        await asyncio.sleep(1.5)
+        sim.faults.set("spot", "eth_usdt", disconnect_after=1)
+        await wait_for(lambda: manager.connections["spot"].connects >= 2, 10)
+        sim.faults.set("spot", "eth_usdt", disconnect_after=None)
+        await asyncio.sleep(1.0)
+        recorder.close()  # the last decision recorded is the last one exposed
+        text = generate_latest(collector.registry).decode()
     samples: dict = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
@@ -55,9 +41,9 @@ async def record_with_metrics(out: Path) -> dict:
 
 
 def test_a_replayed_capture_reports_the_live_runs_gap_resync_and_snapshot_counts(
-    tmp_path: Path,
+    tmp_path: Path, sim_books: Any
 ) -> None:
-    live = asyncio.run(record_with_metrics(tmp_path / "cap"))
+    live = asyncio.run(record_with_metrics(tmp_path / "cap", sim_books))
     report = replay(tmp_path / "cap")
     assert report.ok, report.summary()
     assert set(report.books) == {("spot", s) for s in SPOT} | {("futures", s) for s in FUTURES}

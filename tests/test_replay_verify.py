@@ -17,15 +17,11 @@ from typing import Any
 
 import orjson
 import pytest
-from helpers import spot_raw, wait_for
+from helpers import spot_raw
 
-from feeds.apps.demo import arm_faults
 from feeds.capture import Recorder, replay
 from feeds.capture.format import PER_EVENT, SUFFIX, book_hash, book_state, counts_of
 from feeds.capture.writer import SegmentWriter
-from feeds.manager import BookManager
-from feeds.rest import MarketClient
-from feeds.sim import Simulator
 from orderbook import BookSync, Decision, DepthSnapshot, SpotSequencer, Venue, parse_depth_update
 
 CLI = [sys.executable, "-m", "feeds.apps.cli"]
@@ -383,30 +379,17 @@ def test_a_bad_record_is_a_problem_with_its_position(case: str, tmp_path: Path) 
 
 
 @pytest.fixture(scope="module")
-def faulty(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def faulty(tmp_path_factory: pytest.TempPathFactory, sim_books: Any) -> Path:
     """About 3 s of the simulator with the demo's faults, two spot books and one futures."""
     out = tmp_path_factory.mktemp("faulty")
 
     async def main() -> None:
-        spot, futures = ["btc_usdt", "eth_usdt"], ["btc_usdt"]
-        async with Simulator(spot_symbols=spot, futures_symbols=futures, seed=5, speed=4) as sim:
-            arm_faults(sim, spot, futures)
-            market = MarketClient(sim.spot_http_url, sim.futures_http_url)
-            manager = BookManager(
-                spot_ws_url=sim.spot_ws_url,
-                futures_ws_url=sim.futures_ws_url,
-                market=market,
-                stale_intervals=20,
-                connection_options={"backoff_base": 0.05},
-            )
-            async with market, manager:
-                recorder = Recorder(out, checkpoint_interval=0.25, flush_interval=0.25)
-                recorder.attach(manager)
-                await manager.add_many("spot", spot)
-                await manager.add_many("futures", futures)
-                await wait_for(lambda: all(b.sync.is_live for b in manager.books.values()), 10)
-                await asyncio.sleep(3.0)
-                recorder.close()
+        async with sim_books(["btc_usdt", "eth_usdt"], ["btc_usdt"], seed=5) as run:
+            recorder = Recorder(out, checkpoint_interval=0.25, flush_interval=0.25)
+            recorder.attach(run.manager)
+            await run.add_all()
+            await asyncio.sleep(3.0)
+            recorder.close()
 
     asyncio.run(main())
     return out

@@ -9,50 +9,34 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from helpers import wait_for
 
-from feeds.apps.demo import arm_faults
 from feeds.capture import Recorder, iter_views, replay
 from feeds.capture.research import sample_books
-from feeds.manager import BookManager
-from feeds.rest import MarketClient
-from feeds.sim import Simulator
 
 SPOT = ["btc_usdt", "eth_usdt"]
 FUTURES = ["btc_usdt"]
 EVERY_MS = 5
 
 
-async def _record(out: Path) -> None:
-    async with Simulator(spot_symbols=SPOT, futures_symbols=FUTURES, seed=23, speed=4) as sim:
-        arm_faults(sim, SPOT, FUTURES)
+async def _record(out: Path, sim_books: Any) -> None:
+    async with sim_books(SPOT, FUTURES, seed=23) as run:
         for symbol in SPOT:  # many gaps, each healed by a snapshot: many span ends
-            sim.faults.set("spot", symbol, drop=0.03)
-        market = MarketClient(sim.spot_http_url, sim.futures_http_url)
-        manager = BookManager(
-            spot_ws_url=sim.spot_ws_url,
-            futures_ws_url=sim.futures_ws_url,
-            market=market,
-            stale_intervals=20,
-            connection_options={"backoff_base": 0.05},
-        )
-        async with market, manager:
-            recorder = Recorder(out, checkpoint_interval=0.25, flush_interval=0.25)
-            recorder.attach(manager)
-            await manager.add_many("spot", SPOT)
-            await manager.add_many("futures", FUTURES)
-            await wait_for(lambda: all(b.sync.is_live for b in manager.books.values()), 10)
-            await asyncio.sleep(3.5)
-            recorder.close()
+            run.sim.faults.set("spot", symbol, drop=0.03)
+        recorder = Recorder(out, checkpoint_interval=0.25, flush_interval=0.25)
+        recorder.attach(run.manager)
+        await run.add_all()
+        await asyncio.sleep(3.5)
+        recorder.close()
 
 
 @pytest.fixture(scope="module")
-def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def capture(tmp_path_factory: pytest.TempPathFactory, sim_books: Any) -> Path:
     out = tmp_path_factory.mktemp("lookahead")
-    asyncio.run(_record(out))
+    asyncio.run(_record(out, sim_books))
     return out
 
 
