@@ -10,6 +10,8 @@ on it, for the tests that record or watch a real run (see :func:`sim_books`).
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -33,6 +35,15 @@ def hot_path(request: pytest.FixtureRequest) -> Iterator[str]:
         pytest.skip(f"compiled accelerator {accel.UNAVAILABLE}")
     with accel.path(compiled):
         yield request.param
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict:
+    """The event loop of the async tests: ``WEXBOOK_LOOP=uvloop`` runs them on uvloop."""
+    if os.environ.get("WEXBOOK_LOOP", "asyncio") == "uvloop":
+        import uvloop
+
+        return {"uvloop": uvloop.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop}
 
 
 @dataclass
