@@ -48,8 +48,8 @@ Observation has one seam (:mod:`feeds.observe`): any number of observers
 (:class:`feeds.capture.Recorder`, :class:`feeds.metrics.BookWatch`, your own) are
 registered with :meth:`BookManager.observe` and see, on the event loop and in order,
 everything the manager and its connections receive and decide; a hook no observer
-defines costs one ``is None`` test. ``tap=`` and ``monitor =`` are older spellings
-of :meth:`BookManager.observe`. :meth:`BookManager.events` and
+defines costs one ``is None`` test. ``tap=`` is an older spelling of
+:meth:`BookManager.observe`. :meth:`BookManager.events` and
 :meth:`BookManager.on_event` are the convenience built beside it: typed
 :class:`BookEvent` items (every decision, ``applied`` included) and other pushes.
 
@@ -201,7 +201,6 @@ class BookManager:
         for observer in observers or ():
             self.observers.add(observer)
         self._tap: Any = None
-        self._monitor: Any = None
         if tap is not None:
             self.tap = tap
         self.urls = {Venue.SPOT: spot_ws_url, Venue.FUTURES: futures_ws_url}
@@ -257,19 +256,6 @@ class BookManager:
         if self._tap is not None:
             self.observers.remove(self._tap)
         self._tap = observer
-        if observer is not None:
-            self.observers.add(observer)
-
-    @property
-    def monitor(self) -> Any:
-        """The observer set here (e.g. a :class:`feeds.metrics.BookWatch`; see :attr:`tap`)."""
-        return self._monitor
-
-    @monitor.setter
-    def monitor(self, observer: Any) -> None:
-        if self._monitor is not None:
-            self.observers.remove(self._monitor)
-        self._monitor = observer
         if observer is not None:
             self.observers.add(observer)
 

@@ -206,9 +206,7 @@ class Recorder:
         if self.manager is not None:
             raise RuntimeError("this recorder is already attached")
         self.manager = manager
-        manager.tap = self
-        for conn in manager.connections.values():
-            conn.tap = self
+        manager.observe(self)  # the manager's connections share its observers
         self._loop = asyncio.get_running_loop()
         self._start_segment()  # the header and every existing book, queued now
         self._thread = threading.Thread(target=self._writer, name="wexbook capture", daemon=True)
@@ -263,9 +261,8 @@ class Recorder:
         if manager is None or self._untapped:
             return
         self._untapped = True
-        if manager.tap is self:
-            manager.tap = None
-        for conn in (*manager.connections.values(), *self._private):
+        manager.unobserve(self)
+        for conn in self._private:
             if getattr(conn, "tap", None) is self:
                 conn.tap = None
         self._checkpoints()

@@ -4,7 +4,7 @@
 scrape time, from the objects that already hold the values (see :mod:`feeds.metrics.spec`),
 so a scrape costs the scraper, not the event path. It is safe to scrape from another
 thread (the HTTP server's): every collection of the engine is copied before it is read. A
-capture :class:`~feeds.capture.recorder.Recorder` attached to the manager (its tap) is read
+capture :class:`~feeds.capture.recorder.Recorder` observing the manager is read
 once per scrape (``Recorder.counters()``) for the ``wexbook_capture_*`` rows.
 
     registry = CollectorRegistry()
@@ -95,9 +95,13 @@ class WexbookCollector:
 
 
 def _capture(manager: Any) -> dict[str, float] | None:
-    """The counters of the capture recorder attached to ``manager`` (its tap), or None."""
-    counters = getattr(getattr(manager, "tap", None), "counters", None)
-    return counters() if callable(counters) else None
+    """The counters of the capture recorder observing ``manager`` (the first observer that
+    has ``counters()``), or None."""
+    for observer in getattr(getattr(manager, "observers", None), "members", ()):
+        counters = getattr(observer, "counters", None)
+        if callable(counters):
+            return counters()
+    return None
 
 
 def _family(spec: MetricSpec) -> Any:

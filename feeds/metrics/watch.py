@@ -5,10 +5,10 @@ Almost every exported value is read at scrape time from objects that already hol
 connections' and schedulers' counters). A few need a moment recorded when it happens:
 when a book changed state (seconds in the state, total seconds not live, heal times),
 the highest buffer fill, a pong's round trip, why a connection dropped, and how long each
-REST request took. :class:`BookWatch` records them, installed as the manager's
-``monitor`` (and as the REST clients' ``observer``). The manager calls it only for
-decisions other than ``applied`` and for connection events, so a LIVE book's per-event
-path pays one identity test, and nothing at all without a watch.
+REST request took. :class:`BookWatch` records them, registered as an observer of the
+manager (:mod:`feeds.observe`; and as the REST clients' ``observer``). The manager calls
+it only for decisions other than ``applied``, pongs and connection events, so a LIVE
+book's per-event path pays nothing for it.
 
 :class:`BookWatch` also writes the structured log lines of :mod:`feeds.metrics.logs`:
 one per state change and per resync, with venue, symbol, from/to state, cause, update
@@ -125,7 +125,7 @@ class _ConnectionTimes:
 class BookWatch:
     """Records state times, durations and disconnect causes (see the module docstring).
 
-    ``attach(manager)`` installs it as ``manager.monitor`` and as the observer of the
+    ``attach(manager)`` registers it as an observer of the manager and as the observer of the
     manager's :class:`~feeds.rest.MarketClient`; :meth:`watch_client` adds a
     :class:`~feeds.rest.client.WexClient` or :class:`~feeds.rest.client.AsyncWexClient`.
     ``log`` (default true) writes the structured state-change lines.
@@ -153,12 +153,12 @@ class BookWatch:
     @classmethod
     def attach(cls, manager: Any, **options: Any) -> BookWatch:
         """The watch of ``manager``: the one installed already, or a new one."""
-        existing = getattr(manager, "monitor", None)
-        if isinstance(existing, BookWatch):
-            return existing
+        for existing in manager.observers.members:
+            if isinstance(existing, BookWatch):
+                return existing
         watch = cls(**options)
         watch.manager = manager
-        manager.monitor = watch
+        manager.observe(watch)
         market = getattr(manager, "market", None)
         if market is not None and hasattr(market, "observer"):
             market.observer = watch.request_observer("market")
@@ -301,7 +301,7 @@ class BookWatch:
         if state != "disconnected":
             return
         error = conn.last_error
-        if getattr(conn, "_closed", False):
+        if getattr(conn, "closed", False):
             cause = "shutdown"
             self.shutting_down = True
         elif errors > times.handler_errors:
@@ -316,5 +316,5 @@ class BookWatch:
 
 
 def _loop_now(manager: Any) -> float:
-    loop = getattr(manager, "_loop", None)
+    loop = getattr(manager, "loop", None)
     return loop.time() if loop is not None else time.monotonic()
