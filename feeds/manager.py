@@ -515,6 +515,9 @@ class BookManager:
         book.last_depth = now
         book.depth_events += 1
         self._after_depth(book, decision, now)
+        on_depth = self.observers.on_depth
+        if on_depth is not None:
+            on_depth(book, decision, raw)
         if self._held[venue]:
             self._release_held(venue)
         if self._unproven[venue]:
@@ -531,6 +534,9 @@ class BookManager:
         with book.lock:
             decision = book.sync.on_update(event)
         self._after_depth(book, decision, now)
+        on_depth = self.observers.on_depth
+        if on_depth is not None:
+            on_depth(book, decision, event)
 
     def _after_depth(self, book: ManagedBook, decision: Decision, now: float) -> None:
         if decision is Decision.APPLIED:

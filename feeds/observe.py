@@ -17,6 +17,12 @@ hook                                        when
 ``on_book(book)``                           a book was added
 ``on_decision(decision, sync, payload)``    every decision of every book's sync except the
                                             per-event ``applied`` (counted by the sync)
+``on_depth(book, decision, frame)``         a ``depth_update`` was handled for ``book``:
+                                            ``decision`` is what its sync did (``applied``,
+                                            ``buffered``...); ``frame`` the raw frame as
+                                            received, or the parsed
+                                            :class:`~orderbook.DepthUpdate` (use
+                                            :func:`depth_event` for either)
 ``on_snapshot_request(book)``               a REST snapshot was requested
 ``on_snapshot(book, snapshot, error)``      a snapshot (or its error) is handed to the book
 ==========================================  ==============================================
@@ -50,6 +56,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from orderbook import DepthUpdate, Venue, parse_depth_update
+
 from .logthrottle import LogThrottle
 
 log = logging.getLogger("wexbook.observe")
@@ -62,6 +70,7 @@ HOOKS = (
     "on_pong",
     "on_book",
     "on_decision",
+    "on_depth",
     "on_snapshot_request",
     "on_snapshot",
 )
@@ -88,11 +97,21 @@ class Observer:
     def on_decision(self, decision: Any, sync: Any, payload: object) -> None:
         """A decision of ``sync`` other than ``applied``."""
 
+    def on_depth(self, book: Any, decision: Any, frame: Any) -> None:
+        """A ``depth_update`` was handled for ``book`` (see the module docstring)."""
+
     def on_snapshot_request(self, book: Any) -> None:
         """A REST snapshot was requested for ``book``."""
 
     def on_snapshot(self, book: Any, snapshot: Any, error: BaseException | None) -> None:
         """A snapshot (or ``error``) is handed to ``book``."""
+
+
+def depth_event(frame: str | bytes | DepthUpdate, venue: Venue) -> DepthUpdate:
+    """The :class:`~orderbook.DepthUpdate` of an ``on_depth`` frame (parsed if it is raw)."""
+    if isinstance(frame, DepthUpdate):
+        return frame
+    return parse_depth_update(frame, venue)
 
 
 def _defines(observer: object, hook: str) -> bool:
@@ -116,6 +135,7 @@ class Observers:
     on_pong: Callable[[Any], None] | None
     on_book: Callable[[Any], None] | None
     on_decision: Callable[[Any, Any, object], None] | None
+    on_depth: Callable[[Any, Any, Any], None] | None
     on_snapshot_request: Callable[[Any], None] | None
     on_snapshot: Callable[[Any, Any, BaseException | None], None] | None
 

@@ -40,7 +40,7 @@ from .parse import (
 )
 from .prices import ExactDecimal, PriceCodec, parse_decimal, parse_price, parse_quantity, to_decimal
 from .sequencing import ChainRule, FuturesSequencer, Sequencer, SpotSequencer, sequencer_for
-from .sync import BookSync, Decision, Observer, SyncState
+from .sync import BookSync, Decision, Observer, SyncState, not_live_error
 from .views import BookView, FillEstimate, Level, Side
 
 __all__ = [
@@ -76,6 +76,7 @@ __all__ = [
     "futures_depth_update",
     "futures_snapshot",
     "load_frame",
+    "not_live_error",
     "parse_decimal",
     "parse_depth_update",
     "parse_price",

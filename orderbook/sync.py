@@ -119,6 +119,8 @@ class Decision(StrEnum):
     ID_RESET = "id-reset"  #: ids went backwards in the buffer: the older epoch was discarded
 
 
+_DECISION_VALUES = frozenset(d.value for d in Decision)
+
 #: ``observer(decision, sync, payload)``: payload is the event, snapshot or exception.
 Observer = Callable[[Decision, "BookSync", object], None]
 
@@ -129,6 +131,16 @@ _NOT_LIVE_ERRORS: dict[SyncState, type[BookNotLive]] = {
     SyncState.DISCONNECTED: BookDisconnected,
     SyncState.CLOSED: BookClosed,
 }
+
+def not_live_error(
+    symbol: str, venue: str, state: SyncState, reason: str | None
+) -> BookNotLive:
+    """The exception of the :class:`~orderbook.errors.BookNotLive` family for a book of
+    ``venue`` and ``symbol`` in ``state`` (``BookResyncing`` for RESYNCING...): what a
+    read of such a book raises, here or in another process that learned its state."""
+    cls = _NOT_LIVE_ERRORS.get(state, BookNotLive)
+    return cls(symbol, venue, state, reason)
+
 
 # Module-level aliases keep attribute lookups off the hot path.
 _LIVE = SyncState.LIVE
@@ -178,6 +190,9 @@ class BookSync:
         self.state = SyncState.SYNCING
         #: Why the book is not LIVE (``None`` when LIVE).
         self.reason: str | None = "waiting for first snapshot"
+        #: The decision that took the book out of LIVE (``None`` while LIVE or syncing):
+        #: ``gap``, ``feed-down``, ``marked-stale``, ``resync-requested``, ``closed``...
+        self.cause: Decision | None = None
         #: The book being maintained (``None`` until the first snapshot is accepted).
         self.book: OrderBook | None = None
         #: Number of snapshots accepted so far.
@@ -373,6 +388,7 @@ class BookSync:
             return
         self.state = _DISCONNECTED
         self.reason = reason
+        self.cause = Decision.FEED_DOWN
         self.snapshot_wanted = False
         self.buffer.clear()
         self._unapplied = 0
@@ -389,6 +405,8 @@ class BookSync:
             # Events just dropped as not newer than the book count as evidence that the
             # stream stays behind it (see high_water).
             self._behind = self._unapplied
+        if self.state is _LIVE or self.state is _STALE:
+            self.cause = Decision.RESYNC_REQUESTED
         self.state = SyncState.RESYNCING
         self.reason = reason
         self.snapshot_wanted = True
@@ -399,6 +417,7 @@ class BookSync:
         if self.state is _LIVE:
             self.state = _STALE
             self.reason = reason
+            self.cause = Decision.MARKED_STALE
             self._report(Decision.MARKED_STALE, reason)
 
     def close(self, reason: str = "closed") -> None:
@@ -407,6 +426,7 @@ class BookSync:
             return
         self.state = _CLOSED
         self.reason = reason
+        self.cause = Decision.CLOSED
         self.snapshot_wanted = False
         self.buffer.clear()
         self._report(Decision.CLOSED, reason)
@@ -436,6 +456,7 @@ class BookSync:
         return {
             "state": self.state.value,
             "reason": self.reason,
+            "cause": self.cause.value if self.cause is not None else None,
             "update_id": self._last_id,
             "generation": self.generation,
             "snapshot_wanted": self.snapshot_wanted,
@@ -459,6 +480,8 @@ class BookSync:
             self.book = book
         self.state = SyncState(state["state"])
         self.reason = state.get("reason")
+        cause = state.get("cause")
+        self.cause = Decision(cause) if cause in _DECISION_VALUES else None
         self.generation = state.get("generation") or 0
         self.snapshot_wanted = bool(state.get("snapshot_wanted"))
         self.snapshot_depth = state.get("snapshot_depth")
@@ -531,8 +554,7 @@ class BookSync:
 
     def not_live_error(self) -> BookNotLive:
         """The specific exception describing why the book is not LIVE."""
-        cls = _NOT_LIVE_ERRORS.get(self.state, BookNotLive)
-        return cls(self.symbol, self.venue.value, self.state, self.reason)
+        return not_live_error(self.symbol, self.venue.value, self.state, self.reason)
 
     def __repr__(self) -> str:
         return (
@@ -552,6 +574,7 @@ class BookSync:
     def _set_live(self) -> None:
         self.state = _LIVE
         self.reason = None
+        self.cause = None
         self.snapshot_wanted = False
 
     def _keep(self, event: DepthUpdate) -> None:
@@ -600,5 +623,6 @@ class BookSync:
     def _leave_live(self, decision: Decision, reason: str, payload: object) -> Decision:
         self.state = SyncState.RESYNCING
         self.reason = reason
+        self.cause = decision
         self.snapshot_wanted = True
         return self._report(decision, payload)
