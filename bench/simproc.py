@@ -12,9 +12,10 @@ import sys
 
 
 def start_simulator(
-    speed: float, names: list[str], seconds: float
+    speed: float, names: list[str], seconds: float, *, xt_compat: bool = False
 ) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    """Start ``wexbook sim`` serving ``names`` on both venues for ``seconds``.
+    """Start ``wexbook sim`` serving ``names`` on both venues for ``seconds``
+    (``xt_compat``: with ``--xt-compat``, for XT clients such as ccxt.pro).
 
     Returns the process and the four URLs it printed (``"spot websocket"``,
     ``"spot REST"``, ``"futures websocket"``, ``"futures REST"``). Raises
@@ -34,6 +35,7 @@ def start_simulator(
             *names,
             "--seconds",
             str(seconds),
+            *(["--xt-compat"] if xt_compat else []),
         ],
         stdout=subprocess.PIPE,
         text=True,
