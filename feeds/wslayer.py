@@ -41,6 +41,8 @@ from typing import Any, Protocol
 import websockets
 from websockets.asyncio.client import connect as websockets_connect
 
+from orderbook import WexbookError
+
 try:
     import picows
 except ImportError:  # not CPython, or an install without it
@@ -50,7 +52,7 @@ except ImportError:  # not CPython, or an install without it
 AVAILABLE: tuple[str, ...] = ("picows", "websockets") if picows is not None else ("websockets",)
 
 
-class LinkClosed(ConnectionError):
+class LinkClosed(WexbookError, ConnectionError):
     """The link is closed (a send on it), or it ended abnormally (``wait_closed``)."""
 
 
@@ -318,6 +320,10 @@ if picows is not None:
         async def send(self, text: str) -> None:
             transport = self._transport
             if transport.is_disconnected or transport.is_close_frame_sent:
+                if not self._closing:  # it ended on its own: say why (bounded)
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self._close_timeout):
+                            await self.wait_closed()  # raises why, unless it ended cleanly
                 raise LinkClosed("the link is closed")
             transport.send(_TEXT, text.encode())
 
@@ -340,7 +346,13 @@ if picows is not None:
             self._transport.disconnect(False)
 
         async def wait_closed(self) -> None:
-            await self._transport.wait_disconnected()
+            try:
+                await self._transport.wait_disconnected()
+            except picows.WSProtocolError as exc:  # this side closed: oversized, bad frame...
+                code = int(exc.code) if exc.code is not None else 1002
+                name = picows.WSCloseCode(code).name.lower().replace("_", " ")
+                detail = exc.args[1] if len(exc.args) > 1 else str(exc)
+                raise LinkClosed(f"sent {code} ({name}); {detail}") from None
             code = self._listener.close_code
             if self._closing or code in (1000, 1001):
                 return
