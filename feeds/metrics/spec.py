@@ -219,7 +219,7 @@ def _rest_stat(key: str) -> Callable[[Scrape], dict[tuple[str], int]]:
 def _rest_waits(s: Scrape) -> dict[tuple[str], int]:
     out = {}
     for name, client in s.clients:
-        limiter = getattr(getattr(client, "_core", None), "limiter", None)
+        limiter = getattr(client, "limiter", None)
         if limiter is not None:
             out[(name,)] = limiter.stats["waited"]
     return out
