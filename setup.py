@@ -48,6 +48,7 @@ def extensions() -> list:
                 "orderbook/_speedups.pyx",
                 "feeds/capture/_replayloop.pyx",
                 "feeds/capture/_recordpack.pyx",
+                "feeds/board/_seqlock.pyx",
             ],
             compiler_directives={"language_level": "3"},
             quiet=True,
