@@ -40,7 +40,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from feeds.apps import demo, importcmd, record, replay, sim, watch
+from feeds.apps import board, demo, importcmd, record, replay, serve, sim, watch
 from feeds.apps.args import HelpFormatter, Parser, Problem, UsageError
 
 
@@ -67,6 +67,8 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "sim-fault", sim.FAULT_HELP, sim.add_fault_arguments, sim.run_fault, sim.FAULT_DESCRIPTION
     ),
+    Command("serve", serve.HELP, serve.add_arguments, serve.run, serve.DESCRIPTION),
+    Command("board", board.HELP, board.add_arguments, board.run, board.DESCRIPTION),
 )
 
 
