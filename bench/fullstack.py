@@ -215,13 +215,13 @@ async def check_wexbook(manager: Any) -> tuple[int, int, list[str]]:
     manager.on_event(record)
     checked = exact = 0
     unmatched: list[str] = []
-    for key, book in manager.books.items():
+    for key in manager.books:
+        past = -1  # a snapshot is asked for once the book applied an update beyond this id
         for _ in range(TRIES):
+            await reached(seen[key], past + 1)
             snapshot = await manager.market.depth_snapshot(*key)
-            for _ in range(100):  # the stream may not have brought the book there yet
-                if (book.sync.update_id or 0) >= snapshot.last_id:
-                    break
-                await asyncio.sleep(0.01)
+            await reached(seen[key], snapshot.last_id)  # the stream may be behind the snapshot
+            past = snapshot.last_id
             levels = seen[key].get(snapshot.last_id)
             if levels is not None:
                 checked += 1
@@ -235,6 +235,13 @@ async def check_wexbook(manager: Any) -> tuple[int, int, list[str]]:
         else:
             unmatched.append(f"{key[0].value}:{key[1]}")
     return checked, exact, unmatched
+
+
+async def reached(record: dict[int, Any], target: int, timeout: float = 2.0) -> None:
+    """Return once ``record`` holds an id at or beyond ``target``, or after ``timeout`` s."""
+    deadline = time.perf_counter() + timeout
+    while max(record, default=-1) < target and time.perf_counter() < deadline:
+        await asyncio.sleep(0.005)
 
 
 async def client(name: str, config: dict[str, Any]) -> dict[str, Any]:

@@ -115,6 +115,13 @@ async def ccxtpro_peer(
             await client.close()
 
 
+async def reached(record: dict[int, Any], target: int, timeout: float = 2.0) -> None:
+    """Return once ``record`` holds an id at or beyond ``target``, or after ``timeout`` s."""
+    deadline = time.perf_counter() + timeout
+    while max(record, default=-1) < target and time.perf_counter() < deadline:
+        await asyncio.sleep(0.005)
+
+
 async def check(
     client: Any, symbols: list[str], seen: dict[str, dict[int, tuple[Any, Any]]]
 ) -> tuple[int, int, list[str]]:
@@ -122,13 +129,12 @@ async def check(
     checked = exact = 0
     unmatched: list[str] = []
     for symbol in symbols:
+        past = -1  # a snapshot is asked for once the loop saw a nonce beyond this one
         for _ in range(TRIES):
+            await reached(seen[symbol], past + 1)
             snapshot = await client.fetch_order_book(symbol, 20)
-            nonce = snapshot["nonce"]
-            for _ in range(100):  # the stream may not have brought the book there yet
-                if seen[symbol] and max(seen[symbol]) >= nonce:
-                    break
-                await asyncio.sleep(0.01)
+            nonce = past = snapshot["nonce"]
+            await reached(seen[symbol], nonce)  # the stream may be behind the snapshot
             if nonce in seen[symbol]:
                 bids, asks = seen[symbol][nonce]
                 checked += 1
