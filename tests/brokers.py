@@ -9,6 +9,7 @@ outage and a restart, with the data gone: the server runs without persistence).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -16,7 +17,9 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from typing import Any
 
+import orjson
 import pytest
 
 REQUIRED = os.environ.get("WEXBOOK_REQUIRE_BROKERS") == "1"
@@ -161,3 +164,112 @@ def nats_server() -> Iterator[NatsServer]:
         yield server
     finally:
         server.cleanup()
+
+
+# -- child processes (python tests/brokers.py subscribe|engine ...) ---------------------------
+
+
+def _levels(levels: Any) -> list[list[str]]:
+    return [[str(p), str(q)] for p, q in levels]
+
+
+async def _subscribe_main(
+    url: str, out: str, seconds: float, books: list[str], prefix: str
+) -> None:
+    """Subscribe to ``books``; record every accepted view (top 10) and every state seen;
+    stop when every book says "publisher stopped", or after ``seconds``."""
+    from feeds.broker import BookSubscriber
+    from orderbook import BookNotLive
+
+    views: list[Any] = []
+    states: dict[str, list[list[str | None]]] = {book: [] for book in books}
+
+    def note(venue: str, symbol: str) -> None:
+        status = sub.status(venue, symbol)
+        seen = states[f"{venue}:{symbol}"]
+        entry = [status.state.value, status.cause.value if status.cause else None, status.reason]
+        if not seen or seen[-1] != entry:
+            seen.append(entry)
+
+    def on_entry(venue: str, symbol: str) -> None:
+        note(venue, symbol)
+        try:
+            view = sub.view(venue, symbol, 10)
+        except BookNotLive:
+            return
+        views.append([venue, symbol, view.update_id, view.generation, _levels(view.bids),
+                      _levels(view.asks)])  # fmt: skip
+
+    sub = BookSubscriber(url, books, prefix=prefix, max_silence=1.0, on_entry=on_entry)
+    await sub.start()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+        for book in books:
+            venue, _, symbol = book.partition(":")
+            note(venue, symbol)
+        if all(s and s[-1][2] == "publisher stopped" for s in states.values()):
+            break
+    stats = sub.stats()
+    await sub.close()
+    with open(out, "wb") as f:
+        f.write(orjson.dumps({"views": views, "states": states, "stats": stats}))
+
+
+async def _engine_main(url: str, out: str, seconds: float, books: list[str], prefix: str) -> None:
+    """The simulator (stepped here, the demo's faults on), a manager and a publisher; the
+    truth (top 10 per update id) appended to ``out`` as JSON lines after every step."""
+    from feeds.apps.demo import arm_faults
+    from feeds.broker import BookPublisher
+    from feeds.manager import BookManager
+    from feeds.rest import MarketClient
+    from feeds.sim import Simulator
+
+    spot = [b.partition(":")[2] for b in books if b.startswith("spot:")]
+    futures = [b.partition(":")[2] for b in books if b.startswith("futures:")]
+    seed = int.from_bytes(os.urandom(2), "big")
+    async with Simulator(spot_symbols=spot, futures_symbols=futures, seed=seed, auto=False) as sim:
+        arm_faults(sim, spot, futures)
+        market = MarketClient(sim.spot_http_url, sim.futures_http_url)
+        manager = BookManager(spot_ws_url=sim.spot_ws_url, futures_ws_url=sim.futures_ws_url,
+                              market=market, connection_options={"backoff_base": 0.05})  # fmt: skip
+        async with market, manager:
+            publisher = await BookPublisher(url, prefix=prefix, heartbeat=0.2).start(manager)
+            await manager.add_many("spot", spot)
+            await manager.add_many("futures", futures)
+            with open(out, "ab", buffering=0) as f:
+                deadline = time.monotonic() + seconds
+                while time.monotonic() < deadline:
+                    await sim.advance(1)
+                    f.write(truth_lines(sim))
+                    await asyncio.sleep(0.003)
+            await publisher.close()
+
+
+def truth_lines(sim: Any, depth: int = 10) -> bytes:
+    """One JSON line per book of ``sim``: ``[venue, symbol, update id, bids, asks]``."""
+    lines = []
+    for venue, symbol in sim.markets:
+        truth = sim.book(venue, symbol)
+        bids, asks = truth.top(depth)
+        lines.append(orjson.dumps([venue.value, symbol, truth.last_id, _levels(bids),
+                                   _levels(asks)]))  # fmt: skip
+    return b"\n".join(lines) + b"\n"
+
+
+def child(kind: str, url: str, out: str, seconds: float, books: list[str], prefix: str):
+    """Start ``python tests/brokers.py KIND ...`` (a subscriber or an engine) as a process."""
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    command = [sys.executable, os.path.join(here, "brokers.py"), kind, url, out, str(seconds),
+               prefix, *books]  # fmt: skip
+    return subprocess.Popen(command, cwd=os.path.dirname(here))
+
+
+if __name__ == "__main__":
+    import sys
+
+    kind, url, out, seconds, prefix, *names = sys.argv[1:]
+    main = _subscribe_main if kind == "subscribe" else _engine_main
+    asyncio.run(main(url, out, float(seconds), names, prefix))
