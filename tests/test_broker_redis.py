@@ -6,25 +6,26 @@ publisher's faults heal, counted."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
+import brokers
 import orjson
 import pytest
-from brokers import child, redis_server, truth_lines  # noqa: F401 (fixture)
+from brokers import child, truth_lines
 from helpers import wait_for
 
 from feeds.apps.demo import arm_faults
-from feeds.broker import BookPublisher, BookSubscriber
+from feeds.broker import BookPublisher, BookSubscriber  # noqa: F401
 from feeds.manager import BookManager
 from feeds.rest import MarketClient
 from feeds.sim import Simulator
+
+redis_server = brokers.redis_server  # the fixture
 
 SPOT = ["btc_usdt", "eth_usdt"]
 FUTURES = ["btc_usdt"]
