@@ -101,9 +101,10 @@ async def serve(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, An
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, on_signal, sig)
-    writer = BoardWriter(args.board, levels=args.levels, slots=args.slots, heartbeat=args.heartbeat)
     try:
-        writer.open()
+        writer = BoardWriter(
+            args.board, levels=args.levels, slots=args.slots, heartbeat=args.heartbeat
+        ).open()
     except (BoardError, OSError) as exc:
         raise Problem(str(exc)) from None
     async with contextlib.AsyncExitStack() as stack:
