@@ -6,6 +6,13 @@ must be, and what was given (exit code 2)::
 
     wexbook demo: argument --speed: must be a number > 0, not '0' (see wexbook demo --help)
 
+The options that mean the same thing in several commands are declared here once (one
+vocabulary): the books (:func:`add_books`: ``--spot SYMBOL ...`` and ``--futures SYMBOL
+...``, spaces or commas), where to connect (:func:`add_endpoints`: ``--spot-ws``,
+``--futures-ws``, ``--spot-rest``, ``--futures-rest``), how long (``--seconds``,
+:func:`add_seconds`), and the engine (:func:`add_engine`: ``--loop`` and ``--ws-layer``);
+older spellings stay as hidden aliases (:data:`ALIASES`).
+
 Checks that involve several options (``--frames`` without ``--offline``, a fault on a
 symbol the simulator does not serve) raise :class:`UsageError` from the command's
 ``run``, which ends the same way. A run that starts but finds a problem (a mismatch,
@@ -16,10 +23,12 @@ returns 1 after saying why.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib.util
 import math
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -158,3 +167,140 @@ ws_url = url("ws", "wss", example="ws://127.0.0.1:8765/public")
 def say(prog: str, message: str) -> None:
     """One line on stderr, ``prog: message``."""
     print(f"{prog}: {message}", file=sys.stderr, flush=True)
+
+
+# -- the shared vocabulary ------------------------------------------------------------
+
+#: Older option spellings still accepted (hidden from --help), by command: alias -> option.
+ALIASES: dict[str, dict[str, str]] = {
+    "record": {"--spot-url": "--spot-ws", "--futures-url": "--futures-ws"},
+}
+
+
+class Symbols(argparse.Action):
+    """``--spot btc_usdt eth_usdt`` or ``--spot btc_usdt,eth_usdt``: one list, each checked."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        items = [values] if isinstance(values, str) else list(values or ())
+        symbols: list[str] = []
+        for item in items:
+            for part in str(item).split(","):
+                if part.strip():
+                    try:
+                        symbol = wex_symbol(part)
+                    except argparse.ArgumentTypeError as exc:
+                        raise argparse.ArgumentError(self, str(exc)) from None
+                    if symbol not in symbols:
+                        symbols.append(symbol)
+        setattr(namespace, self.dest, symbols)
+
+
+def add_books(
+    p: argparse.ArgumentParser,
+    *,
+    spot: Sequence[str] = (),
+    futures: Sequence[str] = (),
+    what: str = "books to keep",
+) -> None:
+    """``--spot SYMBOL ...`` and ``--futures SYMBOL ...`` (``--spot`` alone: none)."""
+    for venue, default in (("spot", spot), ("futures", futures)):
+        p.add_argument(
+            f"--{venue}",
+            nargs="*",
+            action=Symbols,
+            default=list(default),
+            metavar="SYMBOL",
+            help=f"{venue} {what}, by spaces or commas (--{venue} alone: none)",
+        )
+
+
+def add_seconds(p: argparse.ArgumentParser, what: str = "stop after this many seconds") -> None:
+    """``--seconds S`` (default: until Ctrl-C)."""
+    p.add_argument(
+        "--seconds", type=positive_float, metavar="S", help=f"{what} (default: at Ctrl-C)"
+    )
+
+
+def add_endpoints(p: argparse.ArgumentParser, command: str, title: str) -> None:
+    """``--spot-ws``, ``--futures-ws``, ``--spot-rest``, ``--futures-rest`` (+ old aliases)."""
+    group = p.add_argument_group(title)
+    for venue in ("spot", "futures"):
+        group.add_argument(
+            f"--{venue}-ws", type=ws_url, metavar="URL", help=f"{venue} public websocket URL"
+        )
+    for venue in ("spot", "futures"):
+        group.add_argument(
+            f"--{venue}-rest", type=http_url, metavar="URL", help=f"{venue} REST base URL"
+        )
+    for alias, option in ALIASES.get(command, {}).items():
+        group.add_argument(
+            alias, type=ws_url, dest=option.removeprefix("--").replace("-", "_"),
+            help=argparse.SUPPRESS,
+        )  # fmt: skip
+
+
+#: Event loops ``--loop`` may pick.
+LOOPS = ("auto", "asyncio", "uvloop")
+#: Websocket layers ``--ws-layer`` may pick (see :mod:`feeds.wslayer`).
+WS_LAYERS = ("auto", "picows", "websockets")
+
+
+def add_engine(p: argparse.ArgumentParser) -> None:
+    """``--loop`` and ``--ws-layer``: what the live path runs on."""
+    group = p.add_argument_group("engine")
+    group.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default="auto",
+        help="event loop: auto is uvloop where installed (pip install 'wexbook[fast]')",
+    )
+    group.add_argument(
+        "--ws-layer",
+        choices=WS_LAYERS,
+        default="auto",
+        help="websocket layer: auto is picows where installed, else websockets",
+    )
+
+
+def loop_name(choice: str) -> str:
+    """The event loop ``choice`` (``--loop``) means here; :class:`UsageError` if missing."""
+    if choice == "auto":
+        return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+    if choice == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise UsageError("--loop uvloop: uvloop is not installed (pip install 'wexbook[fast]')")
+    return choice
+
+
+def connection_options(args: argparse.Namespace, **options: Any) -> dict[str, Any]:
+    """``options`` plus the websocket layer ``--ws-layer`` chose (for ``connection_options``)."""
+    layer = getattr(args, "ws_layer", "auto")
+    if layer != "auto":
+        from feeds import wslayer
+
+        try:
+            wslayer.choose(layer)
+        except ValueError as exc:
+            raise UsageError(f"--ws-layer {layer}: {exc}") from None
+        options["layer"] = layer
+    return options
+
+
+def run_async(main: Coroutine[Any, Any, Any], args: argparse.Namespace) -> Any:
+    """Run ``main`` on the event loop ``--loop`` chose (``asyncio.run`` semantics)."""
+    try:
+        name = loop_name(getattr(args, "loop", "asyncio"))
+    except UsageError:
+        main.close()
+        raise
+    if name == "uvloop":
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(main)
+    return asyncio.run(main)

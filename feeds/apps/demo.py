@@ -33,7 +33,16 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
-from feeds.apps.args import UsageError, int_at_least, positive_float, positive_int, wex_symbol
+from feeds.apps.args import (
+    UsageError,
+    add_books,
+    add_engine,
+    connection_options,
+    int_at_least,
+    positive_float,
+    positive_int,
+    run_async,
+)
 from feeds.apps.console import StopOnCtrlC, after_live, aligned, log_to_stderr, timing
 from feeds.apps.dashboard import RateMeter, book_rows, render
 from feeds.apps.offline import DEFAULT_COMPARE_EVERY, DEFAULT_FRAMES, run_offline
@@ -175,7 +184,11 @@ async def run_demo(
                 market=market,
                 futures_interval=futures_interval,
                 stale_intervals=20,
-                connection_options={"backoff_base": 0.2},
+                connection_options=(
+                    connection_options(options, backoff_base=0.2)
+                    if options is not None
+                    else {"backoff_base": 0.2}
+                ),
             )
             referee = Referee(sim, manager)
             manager.on_event(referee)
@@ -318,7 +331,7 @@ def run(args: argparse.Namespace) -> int:
         return run_offline(args)
     console = Console()
     with log_to_stderr(formatter=metrics_cli.log_formatter(args)):
-        summary = asyncio.run(
+        summary = run_async(
             run_demo(
                 args.seconds or DEFAULT_SECONDS,
                 args.spot,
@@ -328,7 +341,8 @@ def run(args: argparse.Namespace) -> int:
                 faults=not args.no_faults,
                 console=console,
                 options=args,
-            )
+            ),
+            args,
         )
     after_live(console)
     print_summary(summary, console)
@@ -360,22 +374,7 @@ DEFAULT_FUTURES = ["btc_usdt", "eth_usdt"]
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``wexbook demo``."""
-    p.add_argument(
-        "--spot",
-        nargs="*",
-        type=wex_symbol,
-        default=DEFAULT_SPOT,
-        metavar="SYMBOL",
-        help="spot books to keep (--spot alone: none)",
-    )
-    p.add_argument(
-        "--futures",
-        nargs="*",
-        type=wex_symbol,
-        default=DEFAULT_FUTURES,
-        metavar="SYMBOL",
-        help="futures books to keep (--futures alone: none)",
-    )
+    add_books(p, spot=DEFAULT_SPOT, futures=DEFAULT_FUTURES)
     p.add_argument(
         "--seed", type=int, default=7, help="seed of the order flow and faults: same seed, same run"
     )
@@ -415,4 +414,5 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"compare with the truth every N frames, >= 1 (default: {DEFAULT_COMPARE_EVERY})",
     )
+    add_engine(p)
     metrics_cli.add_arguments(p)

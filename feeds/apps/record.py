@@ -3,16 +3,17 @@
 With no URL it records the embedded simulator with the demo's faults on (dropped,
 duplicated, reordered and malformed frames, a lagging snapshot, a 429, a stalled
 futures stream, a forced disconnect), so ``wexbook record --seconds 20 --out cap/``
-then ``wexbook replay cap/ --verify`` is the whole tour. With ``--spot-url`` /
-``--futures-url`` (and the REST URLs) it records those endpoints.
+then ``wexbook replay cap/ --verify`` is the whole tour. With ``--spot-ws`` /
+``--futures-ws`` (and the REST URLs) it records those endpoints.
 
 It stops after ``--seconds``, on Ctrl-C or on SIGTERM (a clean stop: the last flush and
 an ``end`` record), and prints what the live books saw (gaps, resyncs), which a replay
 of the capture must show again. Killed with ``kill -9``, it loses at most the last
 ``--flush-interval``; every segment still reads back.
 
-Exit codes: 0 recorded; 1 nothing was recorded (no frame) or the capture could not be
-written; 2 bad usage.
+Exit codes: 0 recorded (Ctrl-C and SIGTERM are how a recording is meant to end: exit 0
+once everything is written); 1 nothing was recorded (no frame) or the capture could not
+be written; 2 bad usage.
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from feeds.apps.args import positive_float
+from feeds.apps.args import (
+    add_books,
+    add_endpoints,
+    add_engine,
+    add_seconds,
+    connection_options,
+    positive_float,
+    run_async,
+)
 from feeds.capture import Recorder
 from feeds.manager import BookManager
 from feeds.metrics import cli as metrics_cli
@@ -33,50 +42,21 @@ from feeds.rest import MarketClient
 
 HELP = "record live books (the simulator with faults, by default) to a capture"
 DESCRIPTION = __doc__.split("\n\n", 1)[1].rsplit("\n\nExit codes", 1)[0]
-DEFAULT_SPOT = "btc_usdt,eth_usdt"
-DEFAULT_FUTURES = "btc_usdt"
-
-
-def _symbols(value: str) -> list[str]:
-    symbols = [s.strip() for s in value.split(",") if s.strip()]
-    for s in symbols:
-        if not s.replace("_", "").isalnum() or s != s.lower():
-            raise argparse.ArgumentTypeError(f"not a WEX symbol (lowercase, like btc_usdt): {s!r}")
-    return symbols
+DEFAULT_SPOT = ("btc_usdt", "eth_usdt")
+DEFAULT_FUTURES = ("btc_usdt",)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``wexbook record``."""
     p.add_argument("--out", type=Path, default=Path("capture"), help="capture directory")
-    p.add_argument(
-        "--seconds",
-        type=positive_float,
-        default=None,
-        help="stop after this long (default: Ctrl-C)",
-    )
-    p.add_argument(
-        "--spot",
-        type=_symbols,
-        default=_symbols(DEFAULT_SPOT),
-        metavar="SYMS",
-        help=f"spot symbols, comma-separated (default: {DEFAULT_SPOT})",
-    )
-    p.add_argument(
-        "--futures",
-        type=_symbols,
-        default=_symbols(DEFAULT_FUTURES),
-        metavar="SYMS",
-        help=f"futures symbols (default: {DEFAULT_FUTURES})",
-    )
+    add_seconds(p)
+    add_books(p, spot=DEFAULT_SPOT, futures=DEFAULT_FUTURES, what="books to record")
     sim = p.add_argument_group("the embedded simulator (when no URL is given)")
     sim.add_argument("--no-faults", action="store_true", help="a clean simulator")
     sim.add_argument("--seed", type=int, default=7, help="seed of the order flow and faults")
     sim.add_argument("--speed", type=positive_float, default=1.0, help="simulator speed factor")
-    real = p.add_argument_group("real endpoints")
-    real.add_argument("--spot-url", help="spot public websocket URL")
-    real.add_argument("--futures-url", help="futures market websocket URL")
-    real.add_argument("--spot-rest", help="spot REST base URL")
-    real.add_argument("--futures-rest", help="futures REST base URL")
+    add_endpoints(p, "record", "real endpoints (default: the embedded simulator)")
+    add_engine(p)
     metrics_cli.add_arguments(p)
     cap = p.add_argument_group("capture")
     cap.add_argument(
@@ -115,22 +95,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 async def record(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]:
     """Record as ``args`` say; returns the manager's and recorder's stats."""
-    real = any((args.spot_url, args.futures_url))
+    real = any((args.spot_ws, args.futures_ws))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
     async with contextlib.AsyncExitStack() as stack:
-        spot = args.spot if (not real or args.spot_url) else []
-        futures = args.futures if (not real or args.futures_url) else []
+        spot = args.spot if (not real or args.spot_ws) else []
+        futures = args.futures if (not real or args.futures_ws) else []
         script = None
         if real:
             market = MarketClient(
-                args.spot_rest if args.spot_url else None,
-                args.futures_rest if args.futures_url else None,
+                args.spot_rest if args.spot_ws else None,
+                args.futures_rest if args.futures_ws else None,
             )
-            urls = {"spot_ws_url": args.spot_url or "", "futures_ws_url": args.futures_url or ""}
+            urls = {"spot_ws_url": args.spot_ws or "", "futures_ws_url": args.futures_ws or ""}
             where = "real endpoints"
         else:
             from feeds.apps.demo import arm_faults, fault_script
@@ -147,7 +127,10 @@ async def record(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, A
             where = f"the simulator on loopback, faults {'off' if args.no_faults else 'on'}"
         await stack.enter_async_context(market)
         manager = BookManager(
-            market=market, stale_intervals=20, connection_options={"backoff_base": 0.2}, **urls
+            market=market,
+            stale_intervals=20,
+            connection_options=connection_options(args, backoff_base=0.2),
+            **urls,
         )
         await stack.enter_async_context(manager)
         await stack.enter_async_context(metrics_cli.monitoring(args, manager, "wexbook record"))
@@ -194,7 +177,7 @@ async def record(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, A
 
 def run(args: argparse.Namespace) -> int:
     """The ``wexbook record`` command."""
-    if (args.spot_url and not args.spot_rest) or (args.futures_url and not args.futures_rest):
+    if (args.spot_ws and not args.spot_rest) or (args.futures_ws and not args.futures_rest):
         print(
             "wexbook record: error: a websocket URL needs its REST URL too "
             "(--spot-rest / --futures-rest)",
@@ -207,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wexbook record: error: cannot create {args.out}: {exc.strerror}", file=sys.stderr)
         return 2
     try:
-        stats = asyncio.run(record(args))
+        stats = run_async(record(args), args)
     except KeyboardInterrupt:
         return 130
     rec = stats["recorder"]

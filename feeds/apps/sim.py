@@ -37,6 +37,7 @@ from typing import Any
 from feeds.apps.args import (
     Problem,
     UsageError,
+    add_books,
     http_url,
     int_at_least,
     port,
@@ -408,22 +409,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``wexbook sim``."""
     p.epilog = knobs_help()
     p.add_argument("--seed", type=int, default=0, help="seed of the order flow and faults")
-    p.add_argument(
-        "--spot",
-        nargs="*",
-        type=wex_symbol,
-        default=list(DEFAULT_SYMBOLS),
-        metavar="SYMBOL",
-        help="spot symbols to serve (--spot alone: none)",
-    )
-    p.add_argument(
-        "--futures",
-        nargs="*",
-        type=wex_symbol,
-        default=list(DEFAULT_SYMBOLS),
-        metavar="SYMBOL",
-        help="futures symbols to serve (--futures alone: none)",
-    )
+    add_books(p, spot=DEFAULT_SYMBOLS, futures=DEFAULT_SYMBOLS, what="symbols to serve")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument(
         "--ws-port",

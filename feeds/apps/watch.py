@@ -30,7 +30,16 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
-from feeds.apps.args import UsageError, http_url, positive_float, wex_symbol, ws_url
+from feeds.apps.args import (
+    UsageError,
+    add_books,
+    add_engine,
+    add_seconds,
+    connection_options,
+    http_url,
+    run_async,
+    ws_url,
+)
 from feeds.apps.console import StopOnCtrlC, after_live, log_to_stderr
 from feeds.apps.dashboard import BookRow, RateMeter, book_rows, render
 from feeds.manager import BookManager
@@ -138,6 +147,7 @@ async def _main(
         market=market,
         chain_rule=args.chain_rule,
         futures_interval=args.futures_interval,
+        connection_options=connection_options(args),
     )
     formatter = metrics_cli.log_formatter(args)
     with StopOnCtrlC() as stop, log_to_stderr(formatter=formatter) as repeats:
@@ -185,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("no symbols: give --spot and/or --futures symbols, e.g. --spot btc_usdt")
     resolve_urls(args)
     console = Console()
-    result, found, interrupted = asyncio.run(_main(args, console))
+    result, found, interrupted = run_async(_main(args, console), args)
     after_live(console)
     if not console.is_terminal:
         print()  # a blank line: the JSON starts on a line of its own
@@ -209,18 +219,8 @@ live, was refused or ended not live; 2 bad usage; 130 Ctrl-C (after the counters
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``wexbook watch``."""
-    p.add_argument(
-        "--spot", nargs="*", type=wex_symbol, metavar="SYMBOL", help="spot symbols, e.g. btc_usdt"
-    )
-    p.add_argument(
-        "--futures", nargs="*", type=wex_symbol, metavar="SYMBOL", help="futures symbols"
-    )
-    p.add_argument(
-        "--seconds",
-        type=positive_float,
-        metavar="S",
-        help="stop after this many seconds (default: at Ctrl-C)",
-    )
+    add_books(p, what="books to watch, e.g. btc_usdt")
+    add_seconds(p)
     urls = p.add_argument_group("where to connect (default: WEX production)")
     urls.add_argument(
         "--sim",
@@ -259,4 +259,5 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=["100ms", "250ms", "500ms", "1000ms"],
         help="futures depth_update push interval",
     )
+    add_engine(p)
     metrics_cli.add_arguments(p)
