@@ -1,7 +1,7 @@
 """``wexbook serve --board`` and ``wexbook board`` (issue 23), and the board read in the
 engine's own process against ``manager.view``.
 
-Skipped under ``WEXBOOK_PURE=1``, where the board refuses to run
+The tests that run a board are skipped under ``WEXBOOK_PURE=1``, where it refuses to run
 (``tests/test_board.py::test_board_refuses_without_its_compiled_helper``).
 """
 
@@ -31,7 +31,7 @@ from orderbook import BookNotLive
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
-pytestmark = pytest.mark.skipif(
+needs_board = pytest.mark.skipif(
     not atomics.AVAILABLE, reason=f"the board refuses to run here ({atomics.UNAVAILABLE})"
 )
 
@@ -72,6 +72,7 @@ def test_bad_usage_is_one_line_and_exit_2(
     assert err.count("\n") == 1 and names in err, err
 
 
+@needs_board
 def test_board_of_a_name_nobody_serves_is_one_line_and_exit_1() -> None:
     done = wexbook("board", _name("nobody"))
     assert done.returncode == 1
@@ -79,6 +80,7 @@ def test_board_of_a_name_nobody_serves_is_one_line_and_exit_1() -> None:
     assert "no board named" in done.stderr and "wexbook serve --board" in done.stderr
 
 
+@needs_board
 @pytest.mark.slow
 def test_serve_of_a_name_in_use_then_board_shows_it_then_fails_closed() -> None:
     """A second engine on a served name: one line, exit 1. ``wexbook board --once`` shows
@@ -113,6 +115,7 @@ def test_serve_of_a_name_in_use_then_board_shows_it_then_fails_closed() -> None:
         Path(layout.board_path(name)).unlink(missing_ok=True)
 
 
+@needs_board
 async def test_reader_views_equal_the_managers_views(sim_books) -> None:  # type: ignore[no-untyped-def]
     """In the engine's process, with no await between them, the board's view of every book
     equals ``manager.view`` (levels, ids, generation, event time); more levels than the
@@ -164,6 +167,7 @@ async def test_reader_views_equal_the_managers_views(sim_books) -> None:  # type
         reader.close()
 
 
+@needs_board
 async def test_a_hung_engine_fails_closed(sim_books) -> None:  # type: ignore[no-untyped-def]
     """The heartbeat beats on the manager's loop: a loop that blocks stops it, and a
     reader in another thread raises EngineDown within its bound."""
