@@ -43,6 +43,15 @@ from dataclasses import dataclass
 from feeds.apps import board, demo, importcmd, record, replay, serve, sim, watch
 from feeds.apps.args import HelpFormatter, Parser, Problem, UsageError
 
+#: The exit codes of every subcommand (``wexbook --help`` prints this table).
+EXIT_CODES = """\
+exit codes (every command):
+  0    success (record: also when stopped by Ctrl-C or SIGTERM, once all is written)
+  1    the run found a problem (a mismatch, a book that never went live, nothing checked)
+  2    bad usage (one line naming the option)
+  130  interrupted by Ctrl-C (commands that print a summary print it first)
+  141  the output pipe closed (e.g. `| head`)"""
+
 
 @dataclass(frozen=True, slots=True)
 class Command:
@@ -92,8 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="wexbook",
         description="Exact local order books for the WEX exchange, and its embedded simulator.",
-        epilog="`wexbook COMMAND --help` tells more.\n"
-        "exit codes: 0 success, 1 the run found a problem, 2 bad usage, 130 Ctrl-C.",
+        epilog="`wexbook COMMAND --help` tells more.\n\n" + EXIT_CODES,
         formatter_class=HelpFormatter,
     )
     parser.add_argument(
