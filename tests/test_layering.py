@@ -21,7 +21,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("orderbook", "feeds")
 #: Packages (and "feeds" for its top-level modules) checked for import circles.
-CIRCLE_FREE = ("orderbook", "feeds", "feeds.sim", "feeds.rest", "feeds.apps", "feeds.metrics")
+CIRCLE_FREE = (
+    "orderbook",
+    "feeds",
+    "feeds.sim",
+    "feeds.rest",
+    "feeds.apps",
+    "feeds.metrics",
+    "feeds.capture",
+)
 #: Packages checked for private names taken across modules.
 PRIVATE_FREE = ("feeds.sim", "feeds.rest", "feeds.apps")
 #: Names that start with ``_`` and are public API (named tuples).

@@ -375,6 +375,20 @@ def test_a_bad_record_is_a_problem_with_its_position(case: str, tmp_path: Path) 
     assert "Traceback" not in done.stderr and bad[0].split(":")[0] in done.stdout
 
 
+@pytest.mark.parametrize("dialect", ["kraken", "binance-options"])
+def test_an_unknown_frame_dialect_is_a_bad_record_that_names_it(
+    dialect: str, tmp_path: Path
+) -> None:
+    records = _records()
+    conn = {"k": "conn", "state": "new", "c": 0, "v": "spot", "dialect": dialect, "url": None}
+    records[0] = ("J", conn, T0)
+    path = _write(_seg(tmp_path), records)
+    report = replay(path)
+    assert not report.ok
+    bad = [str(b) for b in report.bad_records]
+    assert len(bad) == 1 and f"unknown frame dialect {dialect!r}" in bad[0], bad
+
+
 # -- section 5: windows and options that mean what they say -------------------------------------
 
 

@@ -62,14 +62,13 @@ from orderbook import (
     BookSync,
     Decision,
     DepthSnapshot,
-    DepthUpdate,
     MalformedEvent,
     Venue,
     sequencer_for,
 )
 
+from .dialects import binance_depth_update
 from .format import PER_EVENT, SUFFIX, book_hash, book_state, counts_of, public_url
-from .replay import DIALECTS
 from .writer import SegmentWriter
 
 _loads = orjson.loads
@@ -133,29 +132,6 @@ class DamagedRecording(RecordingError):
 
 
 # -- Binance frames --------------------------------------------------------------------
-
-
-def binance_depth_update(raw: bytes | str, venue: Venue) -> DepthUpdate:
-    """A Binance ``depthUpdate`` frame (combined-stream wrapper or bare) to a DepthUpdate."""
-    if b'"depthUpdate"' not in (raw if isinstance(raw, bytes) else raw.encode()):
-        raise MalformedEvent("not a depthUpdate", raw)
-    try:
-        msg = _loads(raw)
-        data = msg.get("data", msg)
-        symbol = data["s"].lower()
-        first, last = data["U"], data["u"]
-        prev = data.get("pu") if venue is Venue.FUTURES else None
-        bids, asks = data["b"], data["a"]
-    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
-        raise MalformedEvent("bad depthUpdate frame", raw) from None
-    if type(first) is not int or type(last) is not int:
-        raise MalformedEvent("depthUpdate ids must be integers", raw)
-    if venue is Venue.FUTURES and type(prev) is not int:
-        raise MalformedEvent("futures depthUpdate needs pu", raw)
-    return DepthUpdate(symbol, first, last, prev, bids, asks, data.get("E"))
-
-
-DIALECTS["binance"] = binance_depth_update
 
 
 def binance_book_ticker(raw: bytes | str) -> tuple[str, int, str, str, str, str] | None:

@@ -62,6 +62,8 @@ from orderbook import (
     sequencer_for,
 )
 
+from .dialects import DIALECTS as DIALECTS
+from .dialects import FrameParser, connection_of
 from .format import (
     ACTIONS,
     HASH_LEVELS,
@@ -97,16 +99,11 @@ _LEAVES = {
 }
 
 Key = tuple[str, str]  # (venue, symbol)
-FrameParser = Callable[[bytes, Venue], DepthUpdate]
 
 
 def frame_loop() -> str:
     """``"compiled"`` or ``"python"``: the frame loop a verifying or counting replay runs now."""
     return "compiled" if _compiled_loop is not None and accel.active() == "compiled" else "python"
-
-
-#: Parsers of other exchanges' frames, by the ``dialect`` of a connection (importers).
-DIALECTS: dict[str, FrameParser] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -865,7 +862,7 @@ class Replayer:
                     continue
                 for info in infos:
                     try:
-                        conns[info["c"]] = self._conn(info)
+                        conns[info["c"]] = connection_of(info)
                     except (CaptureError, KeyError, TypeError, ValueError):
                         continue  # the replay reports it
             elif (kind == "F" or kind == "B") and conn in conns:
@@ -1167,22 +1164,6 @@ class Replayer:
         )
         book.down_since = None
 
-    def _conn(self, info: dict[str, Any]) -> tuple[Venue, FrameParser, Any, str]:
-        from feeds.protocol import FeedProtocol
-
-        venue = Venue(info["v"])
-        dialect = info.get("dialect") or "wex"
-        if dialect == "wex":
-            return venue, parse_depth_update, FeedProtocol(venue), venue.value
-        try:
-            return venue, DIALECTS[dialect], None, venue.value
-        except KeyError:
-            if dialect.startswith("binance"):
-                from . import importers  # noqa: F401  (registers the Binance dialects)
-
-                return venue, DIALECTS[dialect], None, venue.value
-            raise CaptureError(f"unknown frame dialect {dialect!r} in capture") from None
-
     def _route(
         self,
         index: int,
@@ -1204,7 +1185,7 @@ class Replayer:
         conns: dict[int, tuple[Venue, FrameParser, Any, str]],
         routes: dict[int, tuple[bool, dict[str, _Book]]],
     ) -> None:
-        conns[info["c"]] = self._conn(info)
+        conns[info["c"]] = connection_of(info)
         self._route(info["c"], conns, routes)
 
     def _on_conn(
