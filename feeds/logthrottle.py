@@ -25,6 +25,7 @@ class _Held:
     held: int = 0  #: messages counted but not logged since then
     level: int = logging.WARNING
     last: tuple[str, tuple[object, ...]] | None = None  #: the latest held message
+    extra: dict[str, object] | None = None  #: the latest held message's ``extra``
 
 
 class LogThrottle:
@@ -52,9 +53,13 @@ class LogThrottle:
         return (f"LogThrottle({self.logger.name!r}, interval={self.interval}, "
                 f"keys={len(self._keys)})")
 
-    def log(self, level: int, key: str, msg: str, *args: object) -> bool:
+    def log(
+        self, level: int, key: str, msg: str, *args: object, extra: dict[str, object] | None = None
+    ) -> bool:
         """Log ``msg % args`` unless ``key`` was logged less than ``interval`` s ago.
 
+        ``extra`` is the log record's ``extra`` (structured fields: a summary line's
+        ``extra["wexbook"]`` fields also get ``repeated``, how many it stands for).
         Returns True if a line was written.
         """
         now = self.clock()
@@ -63,6 +68,7 @@ class LogThrottle:
             entry.held += 1
             entry.level = level
             entry.last = (msg, args)
+            entry.extra = extra
             self.suppressed += 1
             return False
         if entry is None:
@@ -70,16 +76,26 @@ class LogThrottle:
                 self.flush(force=True)
                 self._keys.clear()
             self._keys[key] = _Held(since=now)
-            self.logger.log(level, msg, *args)
+            self.logger.log(level, msg, *args, extra=extra)
             return True
         held = entry.held
-        entry.since, entry.held, entry.last = now, 0, None
+        entry.since, entry.held, entry.last, entry.extra = now, 0, None, None
         if held:
             self.logger.log(level, msg + " (and %d more like it in the last %.1f s)", *args, held,
-                            self.interval)  # fmt: skip
+                            self.interval, extra=_repeated(extra, held))  # fmt: skip
         else:
-            self.logger.log(level, msg, *args)
+            self.logger.log(level, msg, *args, extra=extra)
         return True
+
+    def keys_of(self, prefix: str) -> list[str]:
+        """The keys seen that start with ``prefix``."""
+        return [key for key in self._keys if key.startswith(prefix)]
+
+    def flush_key(self, key: str) -> None:
+        """Log ``key``'s held messages now, if any (before a line they lead up to)."""
+        entry = self._keys.get(key)
+        if entry is not None and entry.held and entry.last is not None:
+            self._summary(entry, self.clock())
 
     def warning(self, key: str, msg: str, *args: object) -> bool:
         """:meth:`log` at WARNING."""
@@ -91,7 +107,21 @@ class LogThrottle:
         for entry in self._keys.values():
             due = force or now - entry.since >= self.interval
             if entry.held and entry.last is not None and due:
-                msg, args = entry.last
-                self.logger.log(entry.level, msg + " (and %d more like it in the last %.1f s)",
-                                *args, entry.held - 1, now - entry.since)  # fmt: skip
-                entry.since, entry.held, entry.last = now, 0, None
+                self._summary(entry, now)
+
+    def _summary(self, entry: _Held, now: float) -> None:
+        """The latest held message, with how many more it stands for."""
+        msg, args = entry.last  # type: ignore[misc]
+        more = entry.held - 1
+        self.logger.log(entry.level, msg + " (and %d more like it in the last %.1f s)",
+                        *args, more, now - entry.since,
+                        extra=_repeated(entry.extra, entry.held))  # fmt: skip
+        entry.since, entry.held, entry.last, entry.extra = now, 0, None, None
+
+
+def _repeated(extra: dict[str, object] | None, count: int) -> dict[str, object] | None:
+    """``extra`` with ``repeated: count`` in its structured ``wexbook`` fields, if any."""
+    fields = extra.get("wexbook") if extra else None
+    if not isinstance(fields, dict):
+        return extra
+    return {**extra, "wexbook": {**fields, "repeated": count}}

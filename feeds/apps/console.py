@@ -22,6 +22,8 @@ from types import TracebackType
 
 from rich.console import Console
 
+from feeds.metrics.logs import fit_terminal
+
 
 class StopOnCtrlC:
     """``with StopOnCtrlC() as stop:`` then ``await stop.wait(seconds)`` or ``stop.is_set()``.
@@ -89,10 +91,11 @@ class RepeatFilter(logging.Filter):
 
 
 class _CurrentStderr:
-    """Writes to whatever ``sys.stderr`` is now (rich's live display swaps it)."""
+    """Writes to whatever ``sys.stderr`` is now (rich's live display swaps it), each line
+    cut to a terminal's width (:func:`feeds.metrics.logs.fit_terminal`)."""
 
     def write(self, text: str) -> int:
-        return sys.stderr.write(text)
+        return sys.stderr.write(fit_terminal(text))
 
     def flush(self) -> None:
         sys.stderr.flush()

@@ -14,6 +14,10 @@ columns go first (update id, spread, seconds quiet, messages/s, resyncs) and the
 reasons move under the table, at most two lines each, so that at 80 columns
 prices are never cut and the table's rows never wrap.
 
+Prices print with the decimals of the symbol's tick (the most any of its prices had:
+``30000.00`` beside ``30000.01``, not ``30000``); a book that is not LIVE shows its last
+prices dimmed.
+
 Per-book alerts (:class:`feeds.metrics.alerts.BookAlerts`: not live for long, a resync
 storm, integrity mismatches) are listed under the table, one line per book, whatever
 the width.
@@ -51,6 +55,7 @@ class BookRow:
     quiet_s: float | None
     reason: str | None  #: why the book is not LIVE (None when it is)
     alerts: tuple[str, ...] = ()  #: per-book alerts (not live for long, resync storm...)
+    places: int | None = None  #: decimals of the symbol's prices (None: as they come)
 
 
 class RateMeter:
@@ -64,6 +69,19 @@ class RateMeter:
         self._failures_when_live: dict[tuple[str, ...], int] = {}
         #: per-book alerts, which remember resync counts between refreshes
         self.alerts = BookAlerts()
+        self._places: dict[tuple[str, str], int] = {}
+
+    def places(self, key: tuple[str, str], *prices: Decimal | None) -> int:
+        """The decimals of ``key``'s prices: the most any of its prices had so far, so that
+        ``30000`` and ``30000.01`` print as ``30000.00`` and ``30000.01`` (the tick)."""
+        places = self._places.get(key, 0)
+        for price in prices:
+            if price is not None:
+                exponent = price.normalize().as_tuple().exponent
+                if isinstance(exponent, int) and -exponent > places:
+                    places = -exponent
+        self._places[key] = places
+        return places
 
     def rate(self, key: tuple[str, str], now: float, count: int) -> float:
         """Messages per second over the last ``window`` seconds (0 until one has passed)."""
@@ -137,6 +155,7 @@ def book_rows(manager: BookManager, now: float, meter: RateMeter) -> list[BookRo
                 quiet_s=(now - book.last_depth) if book.last_depth is not None else None,
                 reason=reason,
                 alerts=meter.alerts.check(book, now),
+                places=meter.places(key, bid.price if bid else None, ask.price if ask else None),
             )
         rows.append(row)
     return rows
@@ -150,9 +169,9 @@ _COLUMNS = {
     "venue": ("venue", "left", lambda r: r.venue),
     "symbol": ("symbol", "left", lambda r: r.symbol),
     "state": ("state", "left", lambda r: r.state),
-    "bid": ("best bid", "right", lambda r: _fmt(r.best_bid)),
-    "ask": ("best ask", "right", lambda r: _fmt(r.best_ask)),
-    "spread": ("spread", "right", lambda r: _fmt(r.spread)),
+    "bid": ("best bid", "right", lambda r: _fmt(r.best_bid, r.places)),
+    "ask": ("best ask", "right", lambda r: _fmt(r.best_ask, r.places)),
+    "spread": ("spread", "right", lambda r: _fmt(r.spread, r.places)),
     "update_id": ("update id", "right", lambda r: "-" if r.update_id is None else str(r.update_id)),
     "gaps": ("gaps", "right", lambda r: str(r.gaps)),
     "resyncs": ("resyncs", "right", lambda r: str(r.resyncs)),
@@ -177,6 +196,11 @@ def _table(rows: list[BookRow], title: str, names: list[str], reasons: bool) -> 
         style = _STATE_STYLE.get(r.state)
         if style:
             cells[names.index("state")] = Text(r.state, style=style)
+        if r.state != "live":  # the last prices seen, not a live book: dimmed
+            for name in ("bid", "ask", "spread"):
+                if name in names:
+                    cell = cells[names.index(name)]
+                    cells[names.index(name)] = Text(str(cell), style="dim")
         if reasons:
             cells.append(r.reason or "")
         table.add_row(*cells)
@@ -215,5 +239,9 @@ def _note(text: str, width: int, style: str = "") -> Text:
     return Text(text, style=style, overflow="fold")
 
 
-def _fmt(value: Decimal | None) -> str:
-    return "-" if value is None else format(value.normalize(), "f")
+def _fmt(value: Decimal | None, places: int | None = None) -> str:
+    if value is None:
+        return "-"
+    if places is None:
+        return format(value.normalize(), "f")
+    return format(value, f".{places}f")

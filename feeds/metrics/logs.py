@@ -28,10 +28,12 @@ import contextlib
 import datetime as _dt
 import json
 import logging
+import shutil
 import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+from feeds.logthrottle import LogThrottle
 from orderbook import BookSync, SyncState
 
 BOOKS = logging.getLogger("wexbook.books")
@@ -52,6 +54,9 @@ def state_change(
 
     Leaving LIVE is a WARNING unless ``quiet`` (the feed is being shut down).
     """
+    for state in (SyncState.SYNCING, SyncState.RESYNCING):  # what led up to it, counted
+        for key in RESYNCS.keys_of(f"{sync.venue.value}:{sync.symbol}:{state.value}:"):
+            RESYNCS.flush_key(key)
     leaves = old is SyncState.LIVE and new is not SyncState.CLOSED  # closing is deliberate
     level = logging.WARNING if leaves and not quiet else logging.INFO
     if not BOOKS.isEnabledFor(level):
@@ -76,8 +81,14 @@ def state_change(
     )  # fmt: skip
 
 
+#: Repeated resync lines of one book and cause: the first at once, then one per 10 s with
+#: how many it stands for (a lagging snapshot source gives one every 0.1 s).
+RESYNCS = LogThrottle(BOOKS, 10.0)
+
+
 def resync(sync: BookSync, cause: str, seconds: float) -> None:
-    """Log a resync decision that did not change the state (a gap while resyncing...)."""
+    """Log a resync decision that did not change the state (a gap while resyncing...);
+    repeats of one book and cause are summarised (:data:`RESYNCS`)."""
     if not BOOKS.isEnabledFor(logging.INFO):
         return
     fields = {
@@ -91,7 +102,9 @@ def resync(sync: BookSync, cause: str, seconds: float) -> None:
         "seconds": round(seconds, 6),
         "reason": sync.reason,
     }
-    BOOKS.info(
+    RESYNCS.log(
+        logging.INFO,
+        f"{fields['venue']}:{fields['symbol']}:{fields['state']}:{cause}",
         "%s %s resync while %s (%s)",
         fields["venue"], fields["symbol"], fields["state"], cause,
         extra={"wexbook": fields},
@@ -172,9 +185,23 @@ def formatter(kind: str = "text") -> logging.Formatter:
     return JsonFormatter() if kind == "json" else TextFormatter()
 
 
+def fit_terminal(text: str) -> str:
+    """``text`` cut to the terminal's width when stderr is a terminal (each line, with
+    ``…``), so that a narrow terminal keeps one line per log record; unchanged otherwise
+    (a file or a pipe gets everything)."""
+    if not getattr(sys.__stderr__, "isatty", lambda: False)():
+        return text
+    width = shutil.get_terminal_size((100, 24)).columns - 1
+    lines = text.split("\n")
+    return "\n".join(line if len(line) <= width else line[: width - 1] + "…" for line in lines)
+
+
 @contextlib.contextmanager
 def book_logs(kind: str = "text", stream: TextIO | None = None) -> Iterator[logging.Handler]:
     """Print the state-change and connection lines (INFO and up) on ``stream`` (stderr).
+
+    On a terminal, text lines are cut to its width (:func:`fit_terminal`): use
+    ``--log-format json`` or a redirect for every field.
 
     While active, those two loggers do not propagate, so a root handler (the commands'
     warning printer) does not print their lines a second time.
@@ -182,6 +209,8 @@ def book_logs(kind: str = "text", stream: TextIO | None = None) -> Iterator[logg
 
     class _Current:
         def write(self, text: str) -> int:
+            if stream is None and kind == "text":
+                return sys.stderr.write(fit_terminal(text))
             return (stream or sys.stderr).write(text)
 
         def flush(self) -> None:
