@@ -282,3 +282,97 @@ cdef class Region:
         with nogil:
             changed = wb_wait(seq, seen, ns)
         return bool(changed)
+
+
+# -- the writer's level encoding -----------------------------------------------------------
+
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from cpython.dict cimport PyDict_GetItem
+from cpython.object cimport PyObject
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object o, Py_ssize_t* size) except NULL
+
+cdef object _number_text = None
+cdef Py_ssize_t TEXTS_MAX = 1 << 16
+
+
+def configure(number_text) -> None:
+    """``number_text(value)``: the exact spelling of a stored price key or quantity
+    (:func:`orderbook.book.number_text`)."""
+    global _number_text
+    _number_text = number_text
+
+
+cdef inline object _text(object value, dict cache):
+    cdef PyObject *hit
+    if type(value) is str:
+        return value  # the exchange's own spelling
+    if type(value) is float:  # cached by value: a float's spelling is its repr
+        hit = PyDict_GetItem(cache, value)
+        if hit != NULL:
+            return <object>hit
+        if len(cache) >= TEXTS_MAX:
+            cache.clear()
+        text = _number_text(value)
+        cache[value] = text
+        return text
+    return _number_text(value)  # a long Decimal key: its own str, never cached
+
+
+cdef inline Py_ssize_t _put(char *buf, Py_ssize_t at, Py_ssize_t cap, object text) except -2:
+    cdef Py_ssize_t n
+    cdef const char *p = PyUnicode_AsUTF8AndSize(text, &n)
+    if at + n + 1 > cap:
+        return -1
+    memcpy(buf + at, p, n)
+    buf[at + n] = 32  # b" "
+    return at + n + 1
+
+
+def encode_levels(object bids, object asks, int levels, dict cache, bytearray out,
+                  Py_ssize_t start, Py_ssize_t cap):
+    """Write the top ``levels`` of ``bids`` (a ``SortedDict``, best last) and ``asks`` (best
+    first) as ``price qty price qty ...`` (bids best first, then asks) into
+    ``out[start:start + cap]``; ``(bids, asks, length)``, or ``None`` if they do not fit.
+
+    The spellings are ``str`` quantities as stored, else ``number_text`` (floats cached
+    by value in ``cache``): the same text ``orderbook.book.number_text`` gives, so
+    ``Decimal(text)`` is the level's exact value, as the in-process view has it.
+    """
+    if _number_text is None:
+        raise RuntimeError("encode_levels: configure() first")
+    if start < 0 or cap < 0 or start + cap > PyByteArray_GET_SIZE(out):
+        raise ValueError("encode_levels: out is too small")
+    cdef char *buf = PyByteArray_AS_STRING(out) + start
+    cdef Py_ssize_t at = 0
+    cdef int nb = 0, na = 0
+    cdef PyObject *qty
+    if levels > 0:
+        for key in reversed(bids):
+            qty = PyDict_GetItem(bids, key)
+            if qty == NULL:
+                raise KeyError(key)
+            at = _put(buf, at, cap, _text(key, cache))
+            if at < 0:
+                return None
+            at = _put(buf, at, cap, _text(<object>qty, cache))
+            if at < 0:
+                return None
+            nb += 1
+            if nb >= levels:
+                break
+        for key in asks:
+            qty = PyDict_GetItem(asks, key)
+            if qty == NULL:
+                raise KeyError(key)
+            at = _put(buf, at, cap, _text(key, cache))
+            if at < 0:
+                return None
+            at = _put(buf, at, cap, _text(<object>qty, cache))
+            if at < 0:
+                return None
+            na += 1
+            if na >= levels:
+                break
+    return nb, na, (at - 1 if at else 0)

@@ -289,7 +289,12 @@ class BoardReader:
                 f"asked for {levels}"
             )
         self._check_engine(venue, symbol)
-        copy = self._copy(venue, symbol)
+        return self.view_from(self._copy(venue, symbol), levels)
+
+    def view_from(self, copy: SlotCopy, levels: int | None = None) -> BookView:
+        """The :class:`~orderbook.BookView` of a copy :meth:`read` returned (what
+        :meth:`view` returns, from that copy), or the ``BookNotLive`` it stands for."""
+        venue, symbol = copy.venue, copy.symbol
         state = copy.state
         if state is not SyncState.LIVE:
             if state is None:

@@ -33,13 +33,12 @@ import contextlib
 import fcntl
 import glob
 import logging
+import math
 import os
 import time
-from itertools import islice
 from typing import Any
 
-from orderbook import Decision, OrderBook, SyncState
-from orderbook.book import PRICE_TEXTS, number_text
+from orderbook import Decision, SyncState
 
 from ..status import cause_code, state_code
 from . import layout
@@ -56,30 +55,9 @@ def _state_codes() -> dict[SyncState, int]:
     return {state: state_code(state) for state in SyncState}
 
 
-def _price_text(key: Any) -> str:
-    text = PRICE_TEXTS.get(key)
-    return text if text is not None else number_text(key)
-
-
-def levels_text(book: OrderBook, levels: int) -> tuple[list[str], int, int]:
-    """The exact spellings of the top ``levels`` per side of ``book``: ``[p, q, p, q...]``
-    bids best first then asks, and how many bids and asks."""
-    parts: list[str] = []
-    append = parts.append
-    bids, asks = book.bids, book.asks
-    nb = 0
-    for key in islice(reversed(bids), levels):
-        qty = bids[key]
-        append(_price_text(key))
-        append(qty if type(qty) is str else number_text(qty))
-        nb += 1
-    na = 0
-    for key in islice(asks, levels):
-        qty = asks[key]
-        append(_price_text(key))
-        append(qty if type(qty) is str else number_text(qty))
-        na += 1
-    return parts, nb, na
+_HEAD = layout.HEAD_SIZE
+_REASON_AT = layout.PAYLOAD_HEAD.size
+_NAN = math.nan
 
 
 class BoardWriter:
@@ -117,7 +95,11 @@ class BoardWriter:
         self._manager: Any = None
         self._beat_handle: asyncio.TimerHandle | None = None
         self._states = _state_codes()
-        self._head = layout.PAYLOAD_HEAD
+        self._pack = layout.PAYLOAD_HEAD.pack_into
+        self._encode = self.helper.encode_levels
+        self._now = self.helper.now_ns
+        #: Exact spellings of float prices and quantities already published.
+        self._texts: dict[float, str] = {}
         self._buffer = bytearray(layout.HEAD_SIZE + self.geometry.text_capacity)
         self._cap = self.geometry.text_capacity
         self._closed = False
@@ -301,36 +283,41 @@ class BoardWriter:
             return
         sync = book.sync
         buffer = self._buffer
+        nb = na = length = reason_len = 0
         with book.lock:
             state = sync.state
             code = self._states[state]
-            text = b""
-            nb = na = 0
-            if state is _LIVE and sync.book is not None:
-                parts, nb, na = levels_text(sync.book, self.levels)
-                text = " ".join(parts).encode("ascii")
-                if len(text) > self._cap:
-                    code, text, nb, na = layout.UNFIT, b"", 0, 0
-            reason = layout.encode_reason(sync.reason)
-            head = layout.HEAD_SIZE
+            live = sync.book
+            if state is _LIVE and live is not None:
+                got = self._encode(
+                    live.bids, live.asks, self.levels, self._texts, buffer, _HEAD, self._cap
+                )
+                if got is None:
+                    code = layout.UNFIT
+                else:
+                    nb, na, length = got
+            reason = sync.reason
+            if reason:
+                raw = layout.encode_reason(reason)
+                reason_len = len(raw)
+                buffer[_REASON_AT : _REASON_AT + reason_len] = raw
             update_id = sync.update_id
-            self._head.pack_into(
+            event_time = sync.last_event_time
+            self._pack(
                 buffer,
                 0,
                 -1 if update_id is None else update_id,
                 sync.generation,
-                layout.some_time(sync.last_event_time),
-                self.helper.now_ns(),
+                _NAN if event_time is None else event_time,
+                self._now(),
                 code,
                 cause_code(sync.cause),
-                len(reason),
+                reason_len,
                 nb,
                 na,
-                len(text),
+                length,
             )
-            buffer[layout.PAYLOAD_HEAD.size : layout.PAYLOAD_HEAD.size + len(reason)] = reason
-            buffer[head : head + len(text)] = text
-            region.write(entry[1], buffer, head + len(text))
+            region.write(entry[1], buffer, _HEAD + length)
         self.published += 1
 
     def stats(self) -> dict[str, Any]:
