@@ -21,7 +21,8 @@ import numpy as np
 
 from orderbook import SyncState
 
-from .replay import GapRow, Key, Replayer, ReplayReport, _iso, _runs
+from .replay import Replayer, runs_of
+from .reports import GapRow, Key, ReplayReport, iso_time
 
 
 class MissingExtra(ImportError):
@@ -112,7 +113,7 @@ def sample_books(
     replayer.sample_views = False
     builders: dict[Key, _Builder] = {}
     empty = np.full((levels, 2), np.nan)
-    for item in replayer.items(_runs(capture)):
+    for item in replayer.items(runs_of(capture)):
         key = (item.venue, item.symbol)
         b = builders.get(key)  # type: ignore[arg-type]
         if b is None:
@@ -192,8 +193,8 @@ def gap_table(gaps: list[GapRow]) -> list[dict[str, Any]]:
     """The gap audit as rows of plain values (``pandas.DataFrame(gap_table(...))`` works)."""
     return [
         {
-            "start": _iso(g.start_ns),
-            "end": _iso(g.end_ns) if g.end_ns is not None else None,
+            "start": iso_time(g.start_ns),
+            "end": iso_time(g.end_ns) if g.end_ns is not None else None,
             "seconds": g.seconds,
             "venue": g.venue,
             "symbol": g.symbol,
