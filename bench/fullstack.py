@@ -443,13 +443,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rates", type=float, nargs="+", metavar="FPS", default=None)
+    parser.add_argument(
+        "--rates", type=float, nargs="+", metavar="FPS", help="total frames/s (default 800 3200)"
+    )
     parser.add_argument("--speeds", type=float, nargs="+", help="sim speeds instead of --rates")
     parser.add_argument("--seconds", type=float, default=None, help="window (default 5; quick 1)")
     parser.add_argument("--warmup", type=float, default=None, help="default 1; quick 0.3")
     parser.add_argument("--reps", type=int, default=None, help="default 3; quick 1")
     parser.add_argument("--symbols", type=int, default=4, help="per venue (default 4)")
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), metavar="NAME")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        metavar="NAME",
+        help=f"some of: {', '.join(VARIANTS)} (default: all but wexbook-websockets-deflate)",
+    )
     parser.add_argument("--quick", action="store_true", help="one short repetition")
     parser.add_argument("--json", metavar="PATH", help="also write every run's figures here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
