@@ -102,6 +102,9 @@ def test_header_is_self_describing_and_holds_no_secret(recording) -> None:
     assert set(header["ws_urls"]) == {"spot", "futures"}
     assert header["symbols"] and header["host"]["clock"]["monotonic"]
     assert all("?" not in (u or "") for u in header["ws_urls"].values())
+    # The REST URLs of both venues (MarketClient.urls), as the manager's client has them.
+    assert set(header["rest_urls"]) == {"spot", "futures"}
+    assert all(u.startswith("http://127.0.0.1:") for u in header["rest_urls"].values())
     # A later segment starts with every book's exact state.
     starts = [r[4] for r in records if r[0] == "book" and r[4]["start"]]
     assert {(b["v"], b["s"]) for b in starts} == {("spot", s) for s in SPOT} | {

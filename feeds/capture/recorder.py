@@ -405,8 +405,8 @@ class Recorder:
         assert manager is not None
         market = manager.market
         rest = {}
-        for venue, client in getattr(market, "_clients", {}).items():
-            rest[venue.value] = public_url(str(client.base_url))
+        for venue, url in getattr(market, "urls", {}).items():  # a MarketClient's
+            rest[venue.value] = public_url(url)
         return self._json(
             {
                 "k": "header",

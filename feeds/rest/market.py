@@ -119,6 +119,11 @@ class MarketClient:
         """The venues this client has a URL for."""
         return tuple(self._clients)
 
+    @property
+    def urls(self) -> dict[Venue, str]:
+        """The base URL of each venue this client has (as given, a trailing ``/`` added)."""
+        return {venue: str(client.base_url) for venue, client in self._clients.items()}
+
     async def aclose(self) -> None:
         """Close the HTTP clients."""
         for client in self._clients.values():
