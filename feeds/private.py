@@ -43,7 +43,7 @@ from orderbook import MalformedEvent, Venue
 from .connection import Connection
 from .protocol import Ack, BadFrame, Received
 from .redaction import register_secret
-from .topics import Push, UnknownTopic, _bool, _decimal, _from_data, _int, _str, wire
+from .topics import Push, UnknownTopic, as_bool, as_decimal, as_int, as_str, from_data, wire
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def _num(value: Any) -> Decimal:
     """A decimal that may come as a JSON number (futures ``fee``, spot ``oqq``)."""
     if isinstance(value, float):
         return Decimal(repr(value))
-    return _decimal(value)
+    return as_decimal(value)
 
 
 # -- event classes (fields and wire keys follow the document's examples) --------------
@@ -68,89 +68,89 @@ def _num(value: Any) -> Decimal:
 class SpotBalanceEvent:
     """Spot ``balance``: one currency's balance changed."""
 
-    account_id: str = wire("a", _str)
-    time: int = wire("t", _int)
-    currency: str = wire("c", _str)
-    balance: Decimal = wire("b", _decimal)
-    frozen: Decimal = wire("f", _decimal)
-    biz_type: str = wire("z", _str)
-    symbol: str | None = wire("s", _str, optional=True)
+    account_id: str = wire("a", as_str)
+    time: int = wire("t", as_int)
+    currency: str = wire("c", as_str)
+    balance: Decimal = wire("b", as_decimal)
+    frozen: Decimal = wire("f", as_decimal)
+    biz_type: str = wire("z", as_str)
+    symbol: str | None = wire("s", as_str, optional=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpotOrderEvent:
     """Spot ``order``: an order's state changed."""
 
-    symbol: str = wire("s", _str)
-    time: int = wire("t", _int)
-    created: int = wire("ct", _int)
-    order_id: int = wire("i", _int)
-    client_order_id: str | None = wire("ci", _str, optional=True)
-    state: str = wire("st", _str)
-    side: str = wire("sd", _str)
-    type: str = wire("tp", _str)
+    symbol: str = wire("s", as_str)
+    time: int = wire("t", as_int)
+    created: int = wire("ct", as_int)
+    order_id: int = wire("i", as_int)
+    client_order_id: str | None = wire("ci", as_str, optional=True)
+    state: str = wire("st", as_str)
+    side: str = wire("sd", as_str)
+    type: str = wire("tp", as_str)
     qty: Decimal | None = wire("oq", _num, optional=True)
     quote_qty: Decimal | None = wire("oqq", _num, optional=True)
-    executed_qty: Decimal = wire("eq", _decimal)
-    left_qty: Decimal = wire("lq", _decimal)
-    price: Decimal | None = wire("p", _decimal, optional=True)
-    avg_price: Decimal = wire("ap", _decimal)
-    fee: Decimal = wire("f", _decimal)
+    executed_qty: Decimal = wire("eq", as_decimal)
+    left_qty: Decimal = wire("lq", as_decimal)
+    price: Decimal | None = wire("p", as_decimal, optional=True)
+    avg_price: Decimal = wire("ap", as_decimal)
+    fee: Decimal = wire("f", as_decimal)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpotFillEvent:
     """Spot ``trade``: one of the account's orders filled."""
 
-    symbol: str = wire("s", _str)
-    trade_id: int = wire("i", _int)
-    time: int = wire("t", _int)
-    order_id: int = wire("oi", _int)
-    price: Decimal = wire("p", _decimal)
-    qty: Decimal = wire("q", _decimal)
-    quote_qty: Decimal = wire("v", _decimal)
-    buyer_maker: bool = wire("b", _bool)
-    taker_maker: int | None = wire("tm", _int, optional=True)
+    symbol: str = wire("s", as_str)
+    trade_id: int = wire("i", as_int)
+    time: int = wire("t", as_int)
+    order_id: int = wire("oi", as_int)
+    price: Decimal = wire("p", as_decimal)
+    qty: Decimal = wire("q", as_decimal)
+    quote_qty: Decimal = wire("v", as_decimal)
+    buyer_maker: bool = wire("b", as_bool)
+    taker_maker: int | None = wire("tm", as_int, optional=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FuturesBalanceEvent:
     """Futures ``balance``."""
 
-    coin: str = wire("coin", _str)
-    wallet_balance: Decimal = wire("walletBalance", _decimal)
-    open_order_margin_frozen: Decimal = wire("openOrderMarginFrozen", _decimal)
-    isolated_margin: Decimal = wire("isolatedMargin", _decimal)
-    crossed_margin: Decimal = wire("crossedMargin", _decimal)
+    coin: str = wire("coin", as_str)
+    wallet_balance: Decimal = wire("walletBalance", as_decimal)
+    open_order_margin_frozen: Decimal = wire("openOrderMarginFrozen", as_decimal)
+    isolated_margin: Decimal = wire("isolatedMargin", as_decimal)
+    crossed_margin: Decimal = wire("crossedMargin", as_decimal)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FuturesPositionEvent:
     """Futures ``position``."""
 
-    symbol: str = wire("symbol", _str)
-    position_type: str = wire("positionType", _str)
-    position_side: str = wire("positionSide", _str)
-    size: Decimal = wire("positionSize", _decimal)
-    available_close_size: Decimal = wire("availableCloseSize", _decimal)
-    realized_profit: Decimal = wire("realizedProfit", _decimal)
-    entry_price: Decimal = wire("entryPrice", _decimal)
-    leverage: int = wire("leverage", _int)
+    symbol: str = wire("symbol", as_str)
+    position_type: str = wire("positionType", as_str)
+    position_side: str = wire("positionSide", as_str)
+    size: Decimal = wire("positionSize", as_decimal)
+    available_close_size: Decimal = wire("availableCloseSize", as_decimal)
+    realized_profit: Decimal = wire("realizedProfit", as_decimal)
+    entry_price: Decimal = wire("entryPrice", as_decimal)
+    leverage: int = wire("leverage", as_int)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FuturesFillEvent:
     """Futures ``trade``: a fill of one of the account's orders."""
 
-    symbol: str = wire("symbol", _str)
-    order_id: int = wire("orderId", _int)
-    client_order_id: str | None = wire("clientOrderId", _str, optional=True)
-    price: Decimal = wire("price", _decimal)
-    qty: Decimal = wire("quantity", _decimal)
-    time: int = wire("timestamp", _int)
-    side: str = wire("orderSide", _str)
-    position_side: str = wire("positionSide", _str)
-    is_maker: bool = wire("isMaker", _bool)
+    symbol: str = wire("symbol", as_str)
+    order_id: int = wire("orderId", as_int)
+    client_order_id: str | None = wire("clientOrderId", as_str, optional=True)
+    price: Decimal = wire("price", as_decimal)
+    qty: Decimal = wire("quantity", as_decimal)
+    time: int = wire("timestamp", as_int)
+    side: str = wire("orderSide", as_str)
+    position_side: str = wire("positionSide", as_str)
+    is_maker: bool = wire("isMaker", as_bool)
     fee: Decimal = wire("fee", _num)
 
 
@@ -158,28 +158,28 @@ class FuturesFillEvent:
 class FuturesOrderEvent:
     """Futures ``order``: an order's state changed."""
 
-    symbol: str = wire("symbol", _str)
-    order_id: int = wire("orderId", _int)
-    qty: Decimal = wire("origQty", _decimal)
-    avg_price: Decimal = wire("avgPrice", _decimal)
-    price: Decimal = wire("price", _decimal)
-    executed_qty: Decimal = wire("executedQty", _decimal)
-    side: str = wire("orderSide", _str)
-    position_side: str = wire("positionSide", _str)
-    order_type: str = wire("orderType", _str)
-    state: str = wire("state", _str)
-    created: int = wire("createdTime", _int)
-    leverage: int | None = wire("leverage", _int, optional=True)
+    symbol: str = wire("symbol", as_str)
+    order_id: int = wire("orderId", as_int)
+    qty: Decimal = wire("origQty", as_decimal)
+    avg_price: Decimal = wire("avgPrice", as_decimal)
+    price: Decimal = wire("price", as_decimal)
+    executed_qty: Decimal = wire("executedQty", as_decimal)
+    side: str = wire("orderSide", as_str)
+    position_side: str = wire("positionSide", as_str)
+    order_type: str = wire("orderType", as_str)
+    state: str = wire("state", as_str)
+    created: int = wire("createdTime", as_int)
+    leverage: int | None = wire("leverage", as_int, optional=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FuturesNotifyEvent:
     """Futures ``notify``: liquidation warnings, ADL..."""
 
-    symbol: str = wire("symbol", _str)
-    position_side: str = wire("positionSide", _str)
-    notify_type: str = wire("notifyType", _str)
-    position_size: Decimal | None = wire("positionSize", _decimal, optional=True)
+    symbol: str = wire("symbol", as_str)
+    position_side: str = wire("positionSide", as_str)
+    notify_type: str = wire("notifyType", as_str)
+    position_size: Decimal | None = wire("positionSize", as_decimal, optional=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +223,7 @@ def parse_private_message(msg: Any, raw: str | bytes, venue: Venue) -> Push:
     cls = PRIVATE_TOPICS.get((venue, topic))
     if cls is None:
         raise UnknownTopic(f"unknown {venue.value} private topic {topic!r}", raw)
-    data = _from_data(cls, msg.get("data"), raw)
+    data = from_data(cls, msg.get("data"), raw)
     return Push(venue, topic, event, getattr(data, "symbol", None), data)
 
 

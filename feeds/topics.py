@@ -37,7 +37,8 @@ class UnknownTopic(MalformedEvent):
 # -- conversions -------------------------------------------------------------
 
 
-def _decimal(value: Any) -> Decimal:
+def as_decimal(value: Any) -> Decimal:
+    """A wire decimal (a string, or an integer) as a finite ``Decimal``; ``ValueError`` else."""
     if type(value) is bool or not isinstance(value, str | int):
         raise ValueError(f"expected a decimal string, got {value!r}")
     try:
@@ -49,7 +50,8 @@ def _decimal(value: Any) -> Decimal:
     return number
 
 
-def _int(value: Any) -> int:
+def as_int(value: Any) -> int:
+    """A wire integer (or a string of digits) as an ``int``; ``ValueError`` else."""
     if type(value) is int:
         return value
     if type(value) is str and value.lstrip("-").isdigit():
@@ -57,13 +59,15 @@ def _int(value: Any) -> int:
     raise ValueError(f"expected an integer, got {value!r}")
 
 
-def _str(value: Any) -> str:
+def as_str(value: Any) -> str:
+    """A wire string, as is; ``ValueError`` for anything else."""
     if type(value) is not str:
         raise ValueError(f"expected a string, got {value!r}")
     return value
 
 
-def _bool(value: Any) -> bool:
+def as_bool(value: Any) -> bool:
+    """A wire ``true``/``false``, as is; ``ValueError`` for anything else."""
     if type(value) is not bool:
         raise ValueError(f"expected true/false, got {value!r}")
     return value
@@ -76,7 +80,7 @@ def _levels(value: Any) -> tuple[Level, ...]:
     for level in value:
         if type(level) is not list or len(level) != 2:
             raise ValueError(f"expected [price, qty], got {level!r}")
-        out.append((_decimal(level[0]), _decimal(level[1])))
+        out.append((as_decimal(level[0]), as_decimal(level[1])))
     return tuple(out)
 
 
@@ -95,37 +99,37 @@ def wire(key: str, convert: Callable[[Any], Any], *, optional: bool = False) -> 
 class SpotTrade:
     """Spot ``trade@{symbol}``."""
 
-    symbol: str = wire("s", _str)
-    trade_id: int = wire("i", _int)
-    time: int = wire("t", _int)
-    order_id: int | None = wire("oi", _int, optional=True)
-    price: Decimal = wire("p", _decimal)
-    qty: Decimal = wire("q", _decimal)
-    quote_qty: Decimal | None = wire("v", _decimal, optional=True)
-    buyer_maker: bool = wire("b", _bool)
+    symbol: str = wire("s", as_str)
+    trade_id: int = wire("i", as_int)
+    time: int = wire("t", as_int)
+    order_id: int | None = wire("oi", as_int, optional=True)
+    price: Decimal = wire("p", as_decimal)
+    qty: Decimal = wire("q", as_decimal)
+    quote_qty: Decimal | None = wire("v", as_decimal, optional=True)
+    buyer_maker: bool = wire("b", as_bool)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpotKline:
     """Spot ``kline@{symbol},{interval}``."""
 
-    symbol: str = wire("s", _str)
-    time: int = wire("t", _int)
-    interval: str = wire("i", _str)
-    open: Decimal = wire("o", _decimal)
-    close: Decimal = wire("c", _decimal)
-    high: Decimal = wire("h", _decimal)
-    low: Decimal = wire("l", _decimal)
-    qty: Decimal = wire("q", _decimal)
-    volume: Decimal = wire("v", _decimal)
+    symbol: str = wire("s", as_str)
+    time: int = wire("t", as_int)
+    interval: str = wire("i", as_str)
+    open: Decimal = wire("o", as_decimal)
+    close: Decimal = wire("c", as_decimal)
+    high: Decimal = wire("h", as_decimal)
+    low: Decimal = wire("l", as_decimal)
+    qty: Decimal = wire("q", as_decimal)
+    volume: Decimal = wire("v", as_decimal)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpotDepth:
     """Spot ``depth@{symbol},{levels}``: the top levels, with the update id ``i``."""
 
-    symbol: str = wire("s", _str)
-    update_id: int = wire("i", _int)
+    symbol: str = wire("s", as_str)
+    update_id: int = wire("i", as_int)
     asks: tuple[Level, ...] = wire("a", _levels)
     bids: tuple[Level, ...] = wire("b", _levels)
 
@@ -134,16 +138,16 @@ class SpotDepth:
 class SpotTicker:
     """Spot ``ticker@{symbol}`` (and each item of ``tickers``)."""
 
-    symbol: str = wire("s", _str)
-    time: int = wire("t", _int)
-    change: Decimal = wire("cv", _decimal)
-    change_rate: Decimal = wire("cr", _decimal)
-    open: Decimal = wire("o", _decimal)
-    close: Decimal = wire("c", _decimal)
-    high: Decimal = wire("h", _decimal)
-    low: Decimal = wire("l", _decimal)
-    qty: Decimal = wire("q", _decimal)
-    volume: Decimal = wire("v", _decimal)
+    symbol: str = wire("s", as_str)
+    time: int = wire("t", as_int)
+    change: Decimal = wire("cv", as_decimal)
+    change_rate: Decimal = wire("cr", as_decimal)
+    open: Decimal = wire("o", as_decimal)
+    close: Decimal = wire("c", as_decimal)
+    high: Decimal = wire("h", as_decimal)
+    low: Decimal = wire("l", as_decimal)
+    qty: Decimal = wire("q", as_decimal)
+    volume: Decimal = wire("v", as_decimal)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,74 +161,74 @@ class SpotTickers:
 class FuturesTrade:
     """Futures ``trade@{symbol}``; ``side`` is ``"BID"`` or ``"ASK"`` (the taker's side)."""
 
-    symbol: str = wire("s", _str)
-    price: Decimal = wire("p", _decimal)
-    qty: Decimal = wire("a", _decimal)
-    side: str = wire("m", _str)
-    time: int = wire("t", _int)
+    symbol: str = wire("s", as_str)
+    price: Decimal = wire("p", as_decimal)
+    qty: Decimal = wire("a", as_decimal)
+    side: str = wire("m", as_str)
+    time: int = wire("t", as_int)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FuturesKline:
     """Futures ``kline@{symbol},{interval}``."""
 
-    symbol: str = wire("s", _str)
-    open: Decimal = wire("o", _decimal)
-    close: Decimal = wire("c", _decimal)
-    high: Decimal = wire("h", _decimal)
-    low: Decimal = wire("l", _decimal)
-    amount: Decimal = wire("a", _decimal)
-    volume: Decimal = wire("v", _decimal)
-    change: Decimal = wire("ch", _decimal)
-    time: int = wire("t", _int)
+    symbol: str = wire("s", as_str)
+    open: Decimal = wire("o", as_decimal)
+    close: Decimal = wire("c", as_decimal)
+    high: Decimal = wire("h", as_decimal)
+    low: Decimal = wire("l", as_decimal)
+    amount: Decimal = wire("a", as_decimal)
+    volume: Decimal = wire("v", as_decimal)
+    change: Decimal = wire("ch", as_decimal)
+    time: int = wire("t", as_int)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FuturesAggTicker:
     """Futures ``agg_ticker@{symbol}``: ticker, index, mark, best bid/ask prices."""
 
-    symbol: str = wire("s", _str)
-    open: Decimal = wire("o", _decimal)
-    close: Decimal = wire("c", _decimal)
-    high: Decimal = wire("h", _decimal)
-    low: Decimal = wire("l", _decimal)
-    amount: Decimal = wire("a", _decimal)
-    volume: Decimal = wire("v", _decimal)
-    change: Decimal = wire("ch", _decimal)
-    index_price: Decimal = wire("i", _decimal)
-    mark_price: Decimal = wire("m", _decimal)
-    bid_price: Decimal = wire("bp", _decimal)
-    ask_price: Decimal = wire("ap", _decimal)
-    time: int = wire("t", _int)
+    symbol: str = wire("s", as_str)
+    open: Decimal = wire("o", as_decimal)
+    close: Decimal = wire("c", as_decimal)
+    high: Decimal = wire("h", as_decimal)
+    low: Decimal = wire("l", as_decimal)
+    amount: Decimal = wire("a", as_decimal)
+    volume: Decimal = wire("v", as_decimal)
+    change: Decimal = wire("ch", as_decimal)
+    index_price: Decimal = wire("i", as_decimal)
+    mark_price: Decimal = wire("m", as_decimal)
+    bid_price: Decimal = wire("bp", as_decimal)
+    ask_price: Decimal = wire("ap", as_decimal)
+    time: int = wire("t", as_int)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FuturesPrice:
     """Futures ``index_price@{symbol}`` and ``mark_price@{symbol}``."""
 
-    symbol: str = wire("s", _str)
-    price: Decimal = wire("p", _decimal)
-    time: int = wire("t", _int)
+    symbol: str = wire("s", as_str)
+    price: Decimal = wire("p", as_decimal)
+    time: int = wire("t", as_int)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FuturesDepth:
     """Futures ``depth@{symbol},{levels},{interval}``; ``id`` is a string on the wire."""
 
-    id: int = wire("id", _int)
-    symbol: str = wire("s", _str)
+    id: int = wire("id", as_int)
+    symbol: str = wire("s", as_str)
     asks: tuple[Level, ...] = wire("a", _levels)
     bids: tuple[Level, ...] = wire("b", _levels)
-    time: int = wire("t", _int)
+    time: int = wire("t", as_int)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FuturesFundRate:
     """Futures ``fund_rate@{symbol}``."""
 
-    symbol: str = wire("s", _str)
-    rate: Decimal = wire("r", _decimal)
-    time: int = wire("t", _int)
+    symbol: str = wire("s", as_str)
+    rate: Decimal = wire("r", as_decimal)
+    time: int = wire("t", as_int)
 
 
 # -- the table ---------------------------------------------------------------
@@ -332,7 +336,10 @@ class Push:
     data: Any
 
 
-def _from_data(cls: type, data: Any, raw: object) -> Any:
+def from_data(cls: type, data: Any, raw: object) -> Any:
+    """An instance of the :func:`wire`-described dataclass ``cls`` from a push's ``data``
+    object; :class:`~orderbook.MalformedEvent` (with ``raw``) when a field is missing or
+    does not convert."""
     if type(data) is not dict:
         raise MalformedEvent(f"{cls.__name__}: data must be an object", raw)
     values = {}
@@ -361,8 +368,8 @@ def parse_data(spec: TopicSpec, data: Any, raw: object = None) -> Any:
     if cls is SpotTickers:
         if type(data) is not list:
             raise MalformedEvent("tickers data must be a list", raw)
-        return SpotTickers(tickers=tuple(_from_data(SpotTicker, item, raw) for item in data))
-    return _from_data(cls, data, raw)
+        return SpotTickers(tickers=tuple(from_data(SpotTicker, item, raw) for item in data))
+    return from_data(cls, data, raw)
 
 
 def parse_push(raw: str | bytes, venue: Venue | str) -> Push:

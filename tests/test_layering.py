@@ -31,7 +31,14 @@ CIRCLE_FREE = (
     "feeds.capture",
 )
 #: Packages checked for private names taken across modules.
-PRIVATE_FREE = ("feeds.sim", "feeds.rest", "feeds.apps")
+PRIVATE_FREE = (
+    "feeds.sim",
+    "feeds.rest",
+    "feeds.apps",
+    "feeds.capture",
+    "feeds.private",
+    "feeds.topics",
+)
 #: Names that start with ``_`` and are public API (named tuples).
 PUBLIC_UNDERSCORE = {"_fields", "_replace", "_asdict", "_make"}
 #: Third-party privates wexbook has to reach, each with its reason: ``(module, name)``.
