@@ -244,3 +244,13 @@ def test_replay_command_draws_and_exports(capture: Path, tmp_path: Path, capsys)
     assert png.stat().st_size > 20_000 and parquet.stat().st_size > 1_000
     assert f"wrote {png}" in out and "mismatches: 0" in out
     assert main(["replay", str(capture), "--plot", str(png), "--book", "spot:nope_usdt"]) == 2
+
+
+def test_a_missing_extra_is_a_wexbook_error_and_still_an_import_error() -> None:
+    from feeds.capture.research import MissingExtra, require_extra
+    from orderbook import WexbookError
+
+    with pytest.raises(WexbookError) as info:
+        require_extra("wexbook_no_such_module", "research")
+    assert isinstance(info.value, MissingExtra) and isinstance(info.value, ImportError)
+    assert "pip install 'wexbook[research]'" in str(info.value)

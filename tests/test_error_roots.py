@@ -17,7 +17,7 @@ from feeds.metrics.server import MetricsPortInUse, serve
 from orderbook import WexbookError
 
 #: Packages (and modules) whose public exceptions are checked.
-CHECKED = ("feeds.rest", "feeds.metrics", "feeds.sim", "feeds.argtypes")
+CHECKED = ("feeds.rest", "feeds.metrics", "feeds.sim", "feeds.argtypes", "feeds.capture")
 #: The simulator's own exceptions, each caught inside it and answered over HTTP (a status
 #: and the venue's error envelope): none reaches a user of the simulator.
 SIMULATOR_INTERNAL = {

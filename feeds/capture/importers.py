@@ -64,6 +64,7 @@ from orderbook import (
     DepthSnapshot,
     MalformedEvent,
     Venue,
+    WexbookError,
     sequencer_for,
 )
 
@@ -105,7 +106,7 @@ Key = tuple[str, str]  # (venue, symbol)
 # -- errors ------------------------------------------------------------------------------
 
 
-class RecordingError(Exception):
+class RecordingError(WexbookError):
     """The import cannot be done; the message is one line for people.
 
     ``usage`` is true when the input is not a recording at all or the options disagree

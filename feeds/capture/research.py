@@ -19,14 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from orderbook import SyncState
+from orderbook import SyncState, WexbookError
 
 from .replay import Replayer, runs_of
 from .reports import GapRow, Key, ReplayReport, iso_time
 
 
-class MissingExtra(ImportError):
-    """An optional dependency is not installed; the message names the extra to install."""
+class MissingExtra(WexbookError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install
+    (a :class:`~orderbook.WexbookError`, and an ``ImportError`` as before)."""
 
 
 def require_extra(module: str, extra: str) -> Any:
