@@ -9,6 +9,13 @@ edge back.
   from :data:`CIRCLE_FREE`, on purpose, rather than passing without being checked);
 - the apps sit on top: nothing outside ``feeds.apps`` imports them;
 - no private (``_name``) name of a wexbook module taken by another module.
+
+Not checked, on purpose: ``tests/`` and ``bench/``. ``bench.capture`` reaches into the
+recorder (``_conns`` and ``_queue``, to time its per-frame stamp alone, the connection
+indexed as after its first frame; ``_compressor``, to write captures as they were before
+checksums): a measurement harness, the one documented exception outside the compiled
+twins (whose entry points ``orderbook.accel`` wires). The compiled capture loops are
+imported by their public functions (``from ._replayloop import frames``).
 """
 
 from __future__ import annotations
