@@ -28,7 +28,7 @@ SHARED: dict[str, tuple[str, object]] = {
 #: Spellings of the shared options that no command shows any more (some are aliases).
 RETIRED = ("--spot-url", "--futures-url", "--spot-http", "--futures-http", "--symbols")
 #: Commands that run live books: they choose the event loop and the websocket layer.
-LIVE = {"demo", "watch", "record"}
+LIVE = {"demo", "watch", "record", "serve"}
 
 
 def subparsers() -> dict[str, argparse.ArgumentParser]:
