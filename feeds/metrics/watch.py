@@ -157,20 +157,24 @@ class BookWatch:
             if isinstance(existing, BookWatch):
                 return existing
         watch = cls(**options)
-        watch.manager = manager
-        manager.observe(watch)
+        watch.watch_manager(manager)
+        return watch
+
+    def watch_manager(self, manager: Any) -> None:
+        """Observe ``manager`` (its books so far included) and time its market client."""
+        self.manager = manager
+        manager.observe(self)
         market = getattr(manager, "market", None)
         if market is not None and hasattr(market, "observer"):
-            market.observer = watch.request_observer("market")
-            watch.clients.append(("market", market))
-        now = watch.clock()
+            market.observer = self.request_observer("market")
+            self.clients.append(("market", market))
+        now = self.clock()
         for book in list(manager.books.values()):
-            watch._times(book.sync, now, late=True)
+            self._times(book.sync, now, late=True)
             if book.first_live is not None:
-                watch._durations(watch.subscribe_to_live, book.venue, BOOK_BUCKETS).observe(
+                self._durations(self.subscribe_to_live, book.venue, BOOK_BUCKETS).observe(
                     book.first_live - book.added
                 )
-        return watch
 
     def watch_client(self, client: Any, name: str = "wex") -> None:
         """Count and time every request of a WexClient/AsyncWexClient (``client`` label)."""
