@@ -79,6 +79,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="compare every checkpoint and decision; exit 1 on any mismatch",
     )
     p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress display (it shows only on a terminal, on stderr)",
+    )
+    p.add_argument(
         "--book",
         type=_book,
         action="append",
@@ -185,6 +190,7 @@ def _options(args: argparse.Namespace, runs: Any) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """The ``wexbook replay`` command."""
+    from feeds.apps.progress import replay_progress, wanted
     from feeds.capture import CaptureError, open_capture
     from feeds.capture.replay import Replayer, note_unlisted
 
@@ -199,8 +205,10 @@ def run(args: argparse.Namespace) -> int:
             return _fail("--check-ticker goes without --plot/--parquet", 2)
         return _research(args, runs, options, unlisted)
     replayer = Replayer(**options)
+    segments = [path for run in runs for path in run.segments]
     try:
-        report = replayer.run(runs)
+        with replay_progress(replayer, segments, enabled=wanted(args.quiet)):
+            report = replayer.run(runs)
     except KeyboardInterrupt:  # Ctrl-C: what was replayed so far, then exit 130
         print(replayer.report.summary())
         print("wexbook replay: interrupted", file=sys.stderr)
