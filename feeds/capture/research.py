@@ -13,6 +13,7 @@ or before t, in its state then: never a later record's (no look-ahead; see
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -224,16 +225,23 @@ def gap_table_text(gaps: list[GapRow]) -> str:
 
 
 #: The colour of each kind of not-live span of the gap audit (others: grey).
+#: One colour per kind of not-LIVE span (what took the book out of LIVE), each distinct.
 _SPAN_COLORS = {
-    "gap": "tab:red",
-    "feed-down": "tab:purple",
-    "disconnected": "tab:orange",
-    "marked-stale": "tab:brown",
-    "crossed": "tab:pink",
-    "overflow": "tab:olive",
-    "malformed": "tab:cyan",
-    "silence": "tab:gray",
+    "gap": "#d62728",
+    "feed-down": "#9467bd",
+    "disconnected": "#ff7f0e",
+    "silence": "#7f7f7f",
+    "marked-stale": "#8c564b",
+    "crossed": "#e377c2",
+    "overflow": "#bcbd22",
+    "malformed": "#17becf",
+    "no-progress": "#1f77b4",
+    "resync-requested": "#2ca02c",
+    "id-reset": "#393b79",
+    "closed": "#000000",
+    "not-live-at-start": "#c49c94",
 }
+_OTHER_SPAN = "#aec7e8"
 
 
 def plot_book(
@@ -253,7 +261,11 @@ def plot_book(
     matplotlib = require_extra("matplotlib", "plot")
     matplotlib.use("Agg")
     plt = require_extra("matplotlib.pyplot", "plot")
-    t = (samples.time_ns - samples.time_ns[0]) / 1e9 if len(samples.time_ns) else np.array([])
+    dates = require_extra("matplotlib.dates", "plot")
+    # Absolute UTC time on the x axis (matplotlib's date numbers: days).
+    t = samples.time_ns / 86_400e9 if len(samples.time_ns) else np.array([])
+    quote = samples.symbol.rsplit("_", 1)[-1].upper() if "_" in samples.symbol else ""
+    unit = f" ({quote})" if quote else ""
     fig, (ax_mid, ax_depth, ax_spread) = plt.subplots(
         3, 1, figsize=(11, 8), sharex=True, gridspec_kw={"height_ratios": [2, 2, 1]}
     )
@@ -261,7 +273,7 @@ def plot_book(
     live = samples.live.astype(bool)
     mid = np.where(live, samples.mid, np.nan)
     ax_mid.plot(t, mid, lw=0.8, color="black", label="mid")
-    ax_mid.set_ylabel("mid")
+    ax_mid.set_ylabel(f"mid{unit}")
     share = f", LIVE in {live.mean():.0%} of them" if len(t) else ""
     ax_mid.set_title(f"{samples.venue}:{samples.symbol}: {len(t)} samples{share}")
     ax_mid.ticklabel_format(axis="y", useOffset=False, style="plain")
@@ -303,23 +315,25 @@ def plot_book(
         bar.set_label("log(1 + quantity)", fontsize=8)
     ax_depth.set_ylabel("bps from mid (bids below)")
     ax_spread.plot(t, np.where(live, samples.spread, np.nan), lw=0.8, color="tab:blue")
-    ax_spread.set_ylabel("spread")
-    ax_spread.set_xlabel("seconds from the first sample")
-    t0 = samples.time_ns[0] if len(samples.time_ns) else 0
-    end = (samples.time_ns[-1] - t0) / 1e9 if len(samples.time_ns) else 0
+    ax_spread.set_ylabel(f"spread{unit}")
+    ax_spread.set_xlabel("time (UTC)")
+    locator = dates.AutoDateLocator(tz=dt.UTC)
+    ax_spread.xaxis.set_major_locator(locator)
+    ax_spread.xaxis.set_major_formatter(dates.ConciseDateFormatter(locator, tz=dt.UTC))
+    end = samples.time_ns[-1] / 86_400e9 if len(samples.time_ns) else 0
     marked = set()
     for g in gaps:
         if g.venue != samples.venue or g.symbol not in (samples.symbol, None):
             continue
-        a = (g.start_ns - t0) / 1e9
-        b = (g.end_ns - t0) / 1e9 if g.end_ns is not None else end
-        color = _SPAN_COLORS.get(g.kind, "tab:gray")
+        a = g.start_ns / 86_400e9
+        b = g.end_ns / 86_400e9 if g.end_ns is not None else end
+        color = _SPAN_COLORS.get(g.kind, _OTHER_SPAN)
         label = g.kind if g.kind not in marked else None
         marked.add(g.kind)
         for ax in (ax_mid, ax_depth, ax_spread):
             ax.axvspan(
                 a,
-                max(b, a + 0.02),
+                max(b, a + 0.02 / 86_400),
                 color=color,
                 alpha=0.12 if ax is ax_depth else 0.25,
                 label=label if ax is ax_mid else None,
