@@ -33,6 +33,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from feeds.capture.importers import VENUE_CHOICES
 
     p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress display (it shows only on a terminal, on stderr)",
+    )
+    p.add_argument(
         "inputs",
         nargs="+",
         type=Path,
@@ -70,16 +75,19 @@ def _fail(message: str, code: int) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """The ``wexbook import`` command."""
+    from feeds.apps.progress import stage_progress, wanted
     from feeds.capture.importers import RecordingError, import_recording
 
     try:
-        report = import_recording(
-            args.inputs,
-            args.out,
-            venue=args.venue,
-            symbols=args.symbol,
-            checkpoint_interval=args.checkpoint_interval,
-        )
+        with stage_progress("import", enabled=wanted(args.quiet)) as progress:
+            report = import_recording(
+                args.inputs,
+                args.out,
+                venue=args.venue,
+                symbols=args.symbol,
+                checkpoint_interval=args.checkpoint_interval,
+                progress=progress,
+            )
     except RecordingError as exc:
         return _fail(str(exc), 2 if exc.usage else 1)
     except KeyboardInterrupt:

@@ -7,6 +7,9 @@ its receive time) four times a second, and shows the segment, segments done of a
 the capture's time reached, how many times real time that is, and the time left by the
 segments still to read. Off a terminal, or with ``quiet``, it shows nothing and costs
 nothing; it always goes to stderr, so the command's output stays clean.
+
+:func:`stage_progress` gives a ``progress(stage, done, total)`` callback (what
+:func:`feeds.capture.importers.import_recording` calls) drawn as one bar per stage.
 """
 
 from __future__ import annotations
@@ -76,3 +79,32 @@ def replay_progress(
         finally:
             stop.set()
             thread.join()
+
+
+@contextlib.contextmanager
+def stage_progress(
+    title: str, *, enabled: bool, console: Console | None = None
+) -> Iterator[Any]:
+    """A ``progress(stage, done, total)`` callback drawn as a bar per stage (``None``
+    when not ``enabled``)."""
+    if not enabled:
+        yield None
+        return
+    progress = Progress(
+        TextColumn(f"[bold]{title}[/bold] " + "{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=console or Console(stderr=True),
+        transient=True,
+    )
+    tasks: dict[str, Any] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        task = tasks.get(stage)
+        if task is None:
+            task = tasks[stage] = progress.add_task(stage, total=total)
+        progress.update(task, completed=done, total=total)
+
+    with progress:
+        yield report

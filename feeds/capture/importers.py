@@ -49,7 +49,7 @@ import heapq
 import os
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -380,11 +380,16 @@ def _sniff(path: Path) -> bytes:
         raise NotARecording(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def scan(inputs: Iterable[str | os.PathLike[str]]) -> Recording:
+def scan(
+    inputs: Iterable[str | os.PathLike[str]],
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Recording:
     """Read every input once: its kind, each connection's market and symbols.
 
     ``inputs``: hftbacktest ``.gz`` files and cryptofeed directories. Raises
     :class:`NotARecording` or :class:`DamagedRecording` (one line, with the position).
+    ``progress("reading", done, total)`` is called before each input and at the end.
     """
     paths: list[Path] = []
     for item in inputs:
@@ -395,7 +400,9 @@ def scan(inputs: Iterable[str | os.PathLike[str]]) -> Recording:
         raise NotARecording("no input given")
     recording = Recording()
     hft: list[Source] = []
-    for path in paths:
+    for done, path in enumerate(paths):
+        if progress is not None:
+            progress("reading", done, len(paths))
         if not path.exists():
             raise NotARecording(f"no such file or directory: {path}")
         if path.is_dir():
@@ -411,6 +418,8 @@ def scan(inputs: Iterable[str | os.PathLike[str]]) -> Recording:
                 "recording is given as its directory)"
             )
         hft.append(_scan_hftbacktest(path))
+    if progress is not None:
+        progress("reading", len(paths), len(paths))
     # hftbacktest: one file per symbol per UTC day; a symbol's files are one session.
     sessions: dict[tuple[str, ...], list[Source]] = {}
     for source in hft:
@@ -945,9 +954,13 @@ def import_recording(
     venue: str | None = None,
     symbols: Iterable[str] | None = None,
     checkpoint_interval: float = 1.0,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> ImportReport:
     """Import hftbacktest ``.gz`` files and cryptofeed directories into the capture folder
     ``out`` (see the module docstring); returns the :class:`ImportReport`.
+
+    ``progress(stage, done, total)`` is called as the import goes: ``"reading"`` (inputs
+    read through, of all) and then ``"writing"`` (recordings written, of all).
 
     ``venue`` (``spot``, ``futures``, ``usdm``, ``coinm``) and ``symbols`` are checks,
     never overrides. Raises :class:`RecordingError` (nothing is left written), or
@@ -956,7 +969,7 @@ def import_recording(
     if not checkpoint_interval > 0:
         raise ValueError("checkpoint_interval must be > 0")
     inputs = list(inputs)
-    recording = scan(inputs)
+    recording = scan(inputs, progress=progress)
     check_options(recording, venue, symbols)
     out = Path(out)
     report = ImportReport(out, [str(p) for p in inputs])
@@ -975,7 +988,9 @@ def import_recording(
             names[len(hft) :], recording.folders.items(), strict=True
         ):
             plans.append((name, [recording.sources[i] for i in indices], folder))
-        for name, sources, folder in plans:
+        for done, (name, sources, folder) in enumerate(plans):
+            if progress is not None:
+                progress("writing", done, len(plans))
             books = {
                 (MARKETS[s.market or "spot"].value, symbol): s.market or "spot"
                 for s in sources
@@ -996,6 +1011,8 @@ def import_recording(
             else:
                 _import_cryptofeed(imp, folder, sources, recording.rest[folder], report)
             imp.close()
+        if progress is not None:
+            progress("writing", len(plans), len(plans))
         renamed: list[Path] = []
         try:
             for imp in importers:

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,6 +160,7 @@ def replay_many(
     out_dir: str | os.PathLike[str] | None = None,
     verify: bool = True,
     tasks: Iterable[Task] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> list[TaskResult]:
     """Replay every symbol-day of ``captures`` in parallel; results in task order.
 
@@ -167,6 +168,8 @@ def replay_many(
     ``workers`` processes). ``dask``: ``True`` for a local Dask cluster of ``workers``
     (default 2) processes, or a scheduler address. ``every_ms``: sampling period of the
     returned top levels (``None``: no samples); ``out_dir``: write them as Parquet there.
+    ``progress("replaying", done, total)`` is called as tasks finish (for a progress
+    display, e.g. ``feeds.apps.progress.stage_progress``).
     """
     todo = list(tasks) if tasks is not None else plan(captures)
     if out_dir is not None:
@@ -182,6 +185,10 @@ def replay_many(
             own = True
     try:
         futures = [executor.submit(run_task, t, every_ms, levels, out, verify) for t in todo]
+        if progress is not None:
+            progress("replaying", 0, len(futures))
+            for done, _ in enumerate(as_completed(futures), 1):
+                progress("replaying", done, len(futures))
         return [f.result() for f in futures]
     finally:
         if own:
