@@ -376,3 +376,278 @@ def encode_levels(object bids, object asks, int levels, dict cache, bytearray ou
             if na >= levels:
                 break
     return nb, na, (at - 1 if at else 0)
+
+
+# -- the writer's publish, in one call -------------------------------------------------------
+
+from itertools import islice as _islice
+
+cimport cython
+from cpython.list cimport PyList_GET_ITEM
+
+cdef extern from *:
+    """
+    static inline void wb_le(char *p, uint64_t v, int n) {
+        int i;
+        for (i = 0; i < n; i++) p[i] = (char)(v >> (8 * i));
+    }
+    """
+    void wb_le(char *p, uint64_t v, int n) nogil
+
+# The payload head (``layout.PAYLOAD_HEAD``, ``<qQdqBBHHHI``): its fields' offsets.
+cdef enum:
+    P_UPDATE = 0
+    P_GENERATION = 8
+    P_EVENT = 16
+    P_PUBLISH = 24
+    P_STATE = 32
+    P_CAUSE = 33
+    P_REASON = 34
+    P_BIDS = 36
+    P_ASKS = 38
+    P_TEXT = 40
+#: Bytes of the payload head (``layout.PAYLOAD_HEAD.size``).
+PAYLOAD_HEAD_SIZE = 44
+
+cdef object _sorted_dict = None
+
+
+def configure_sides(sorted_dict) -> None:
+    """``sorted_dict``: the ``SortedDict`` type whose sorted keys :class:`Publisher` walks
+    directly (its ``_list._lists``, checked against a plain walk by the tests)."""
+    global _sorted_dict
+    _sorted_dict = sorted_dict
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef inline Py_ssize_t _walk(object side, list lists, bint best_last, int levels, dict cache,
+                             char *buf, Py_ssize_t at, Py_ssize_t cap, int *count,
+                             list memo, Py_ssize_t base) except -2:
+    """Write up to ``levels`` ``price qty`` pairs of ``side`` (its keys are the sorted
+    ``lists``, best first, or best last when ``best_last``) from ``buf + at``; the new
+    ``at``, or -1 if they do not fit.
+
+    ``memo`` (``None``, or 4 entries per level: key, its text, quantity, its text, for
+    the ``levels`` of this side from ``base``) holds what the last walk wrote: a key
+    or quantity that is the very object found at the same level (or one level off, as
+    an insert or a delete above shifts them) takes its text from there, with no cache
+    lookup. The memo holds its objects, so an identity match is never a reused address.
+    """
+    cdef Py_ssize_t nsub = len(lists), s, j, size, p
+    cdef list sub
+    cdef PyObject *key
+    cdef PyObject *qty
+    cdef object ktext, qtext, carry_key = None, carry_text = None, old_key, old_text
+    cdef int n = 0
+    if levels <= 0:
+        count[0] = 0
+        return at
+    for s in range(nsub):
+        sub = <list><object>PyList_GET_ITEM(lists, nsub - 1 - s if best_last else s)
+        size = len(sub)
+        for j in range(size):
+            key = PyList_GET_ITEM(sub, size - 1 - j if best_last else j)
+            qty = PyDict_GetItem(side, <object>key)
+            if qty == NULL:
+                raise KeyError(<object>key)
+            if memo is None:
+                ktext = _text(<object>key, cache)
+                qtext = _text(<object>qty, cache)
+            else:
+                p = 4 * (base + n)
+                old_key = memo[p]
+                old_text = memo[p + 1]
+                if old_key is <object>key:
+                    ktext = old_text
+                elif carry_key is <object>key:
+                    ktext = carry_text
+                elif n + 1 < levels and memo[p + 4] is <object>key:
+                    ktext = memo[p + 5]
+                else:
+                    ktext = _text(<object>key, cache)
+                carry_key = old_key
+                carry_text = old_text
+                memo[p] = <object>key
+                memo[p + 1] = ktext
+                if type(<object>qty) is str:
+                    qtext = <object>qty
+                elif memo[p + 2] is <object>qty:
+                    qtext = memo[p + 3]
+                else:
+                    qtext = _text(<object>qty, cache)
+                    memo[p + 2] = <object>qty
+                    memo[p + 3] = qtext
+            at = _put(buf, at, cap, ktext)
+            if at < 0:
+                return -1
+            at = _put(buf, at, cap, qtext)
+            if at < 0:
+                return -1
+            n += 1
+            if n >= levels:
+                count[0] = n
+                return at
+    count[0] = n
+    return at
+
+
+cdef inline list _sorted_lists(object side, int levels, bint best_last):
+    """The sorted keys of ``side`` as a list of sorted lists: a ``SortedDict``'s own
+    (no copy), else the top ``levels`` in a list (``[[...]]``, best first)."""
+    cdef object inner
+    if _sorted_dict is not None and type(side) is _sorted_dict:
+        inner = getattr(getattr(side, "_list"), "_lists", None)
+        if type(inner) is list:
+            return <list>inner
+    top = list(_islice(reversed(side) if best_last else iter(side), levels))
+    if best_last:
+        top.reverse()
+    return [top]
+
+
+cdef class Publisher:
+    """A board writer's publish, in one compiled call (see :mod:`feeds.board.writer`).
+
+    ``publish(book, off)`` takes ``book.lock``, reads its sync (state, book, reason,
+    update id, generation, event time, cause), encodes the top ``levels`` of a LIVE
+    book's sides with :func:`encode_levels`' spellings, packs the payload head
+    (``layout.PAYLOAD_HEAD``) and seqlock-writes the slot at ``off``: the same bytes the
+    step-by-step path writes. ``states`` and ``causes`` map members to their codes
+    (:mod:`feeds.status`); ``encode_reason(text)`` gives a reason's bytes.
+    """
+
+    cdef Region region
+    cdef int levels
+    cdef dict cache
+    cdef bytearray buffer
+    cdef Py_ssize_t head
+    cdef Py_ssize_t cap
+    cdef Py_ssize_t reason_at
+    cdef Py_ssize_t reason_max
+    cdef object live
+    cdef int unfit
+    cdef list state_members
+    cdef list state_codes
+    cdef list cause_members
+    cdef list cause_codes
+    cdef object encode_reason
+    cdef object applied
+    cdef dict offsets
+    cdef readonly unsigned long long published
+
+    def __cinit__(self, Region region, int levels, dict cache, Py_ssize_t head,
+                  Py_ssize_t cap, Py_ssize_t reason_max, object live, int unfit,
+                  dict states, dict causes, object encode_reason, object applied):
+        if head < PAYLOAD_HEAD_SIZE + reason_max or cap < 0:
+            raise ValueError("Publisher: bad geometry")
+        self.region = region
+        self.levels = levels
+        self.cache = cache
+        self.buffer = bytearray(head + cap)
+        self.head = head
+        self.cap = cap
+        self.reason_at = PAYLOAD_HEAD_SIZE
+        self.reason_max = reason_max
+        self.live = live
+        self.unfit = unfit
+        self.state_members = list(states)
+        self.state_codes = [states[m] for m in self.state_members]
+        self.cause_members = list(causes)
+        self.cause_codes = [causes[m] for m in self.cause_members]
+        self.encode_reason = encode_reason
+        self.applied = applied
+        self.offsets = {}
+        self.published = 0
+
+    def add(self, object book, Py_ssize_t off) -> None:
+        """Publish ``book`` at ``off`` from :meth:`on_depth` (the publisher keeps it)."""
+        self.region.at(off, SLOT_PREFIX + self.head + self.cap)
+        self.offsets[id(book)] = (book, off, [None] * (8 * self.levels + 4))
+
+    def on_depth(self, object book, object decision, object frame) -> bool:
+        """The observer hook: publish ``book`` if ``decision`` is ``applied``. False when
+        ``book`` was not :meth:`add`-ed (the caller publishes it its own way)."""
+        cdef PyObject *hit
+        if decision is not self.applied:
+            return True
+        hit = PyDict_GetItem(self.offsets, id(book))
+        if hit == NULL or (<tuple><object>hit)[0] is not book:
+            return False
+        self.publish(book, (<tuple><object>hit)[1])
+        return True
+
+    cdef inline int _code(self, object member, list members, list codes, int default):
+        cdef Py_ssize_t i
+        for i in range(len(members)):
+            if <object>PyList_GET_ITEM(members, i) is member:
+                return <object>PyList_GET_ITEM(codes, i)
+        return default
+
+    def publish(self, object book, Py_ssize_t off) -> int:
+        """Write ``book``'s slot at ``off`` now; the slot's new sequence number."""
+        cdef list memo = None
+        cdef PyObject *hit = PyDict_GetItem(self.offsets, id(book))
+        if hit != NULL and (<tuple><object>hit)[0] is book and (<tuple><object>hit)[1] == off:
+            memo = <list>(<tuple><object>hit)[2]
+        cdef char *buf = PyByteArray_AS_STRING(self.buffer)
+        cdef char *text = buf + self.head
+        cdef int nb = 0, na = 0
+        cdef Py_ssize_t at = 0, reason_len = 0
+        cdef int code
+        cdef object sync = book.sync
+        cdef object lock = book.lock
+        cdef unsigned char *seq = self.region.at(off, SLOT_PREFIX + self.head + self.cap)
+        cdef double event
+        cdef uint64_t event_bits
+        cdef uint64_t sequence = 0
+        lock.acquire()
+        try:
+            state = sync.state
+            code = self._code(state, self.state_members, self.state_codes, -1)
+            if code < 0:
+                raise KeyError(state)
+            live = sync.book
+            if state is self.live and live is not None:
+                bids = live.bids
+                asks = live.asks
+                at = _walk(bids, _sorted_lists(bids, self.levels, True), True, self.levels,
+                           self.cache, text, 0, self.cap, &nb, memo, 0)
+                if at >= 0:
+                    at = _walk(asks, _sorted_lists(asks, self.levels, False), False,
+                               self.levels, self.cache, text, at, self.cap, &na, memo,
+                               self.levels)
+                if at < 0:
+                    code = self.unfit
+                    nb = na = 0
+                    at = 0
+                elif at:
+                    at -= 1  # the last separator
+            reason = sync.reason
+            if reason:
+                raw = self.encode_reason(reason)
+                reason_len = len(<bytes?>raw)
+                if reason_len > self.reason_max:
+                    raise ValueError("reason longer than the slot's room")
+                memcpy(buf + self.reason_at, PyBytes_AS_STRING(raw), reason_len)
+            update_id = sync.update_id
+            event_time = sync.last_event_time
+            event = float("nan") if event_time is None else <double>event_time
+            wb_le(buf + P_UPDATE, <uint64_t>(<int64_t>(-1 if update_id is None else update_id)), 8)
+            wb_le(buf + P_GENERATION, <uint64_t>sync.generation, 8)
+            memcpy(&event_bits, &event, 8)
+            wb_le(buf + P_EVENT, event_bits, 8)
+            wb_le(buf + P_PUBLISH, <uint64_t>wb_now_ns(), 8)
+            buf[P_STATE] = <char>code
+            buf[P_CAUSE] = <char>self._code(sync.cause, self.cause_members, self.cause_codes, 0)
+            wb_le(buf + P_REASON, <uint64_t>reason_len, 2)
+            wb_le(buf + P_BIDS, <uint64_t>nb, 2)
+            wb_le(buf + P_ASKS, <uint64_t>na, 2)
+            wb_le(buf + P_TEXT, <uint64_t>at, 4)
+            if self.head + at > SLOT_PREFIX + self.head + self.cap:
+                raise ValueError("text beyond the slot")
+            sequence = wb_write(seq, buf, <size_t>(self.head + at))
+        finally:
+            lock.release()
+        self.published += 1
+        return sequence

@@ -36,10 +36,13 @@ except ImportError as exc:  # no compiler at install time, or a pure install
         else f"its compiled seqlock helper does not load ({exc})"
     )
 else:
+    from sortedcontainers import SortedDict
+
     from orderbook.book import number_text
 
     UNAVAILABLE = None
     _helper.configure(number_text)
+    _helper.configure_sides(SortedDict)
 
 if UNAVAILABLE is None and os.environ.get("WEXBOOK_PURE", "") not in ("", "0"):
     UNAVAILABLE = (

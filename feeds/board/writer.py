@@ -33,7 +33,6 @@ import contextlib
 import fcntl
 import glob
 import logging
-import math
 import os
 import time
 from typing import Any
@@ -49,15 +48,6 @@ log = logging.getLogger("wexbook.board")
 
 _APPLIED = Decision.APPLIED
 _LIVE = SyncState.LIVE
-
-
-def _state_codes() -> dict[SyncState, int]:
-    return {state: state_code(state) for state in SyncState}
-
-
-_HEAD = layout.HEAD_SIZE
-_REASON_AT = layout.PAYLOAD_HEAD.size
-_NAN = math.nan
 
 
 class BoardWriter:
@@ -86,22 +76,16 @@ class BoardWriter:
         self.epoch = 0
         #: True when :meth:`open` replaced the leftover of an engine that died.
         self.reclaimed = False
-        #: Publishes done, and books that found no free slot.
-        self.published = 0
+        #: Books that found no free slot.
         self.overflow = 0
         self.region: Any = None
         self._fd: int | None = None
         self._slots: dict[tuple[Any, str], tuple[int, Any]] = {}
         self._manager: Any = None
         self._beat_handle: asyncio.TimerHandle | None = None
-        self._states = _state_codes()
-        self._pack = layout.PAYLOAD_HEAD.pack_into
-        self._encode = self.helper.encode_levels
-        self._now = self.helper.now_ns
         #: Exact spellings of float prices and quantities already published.
         self._texts: dict[float, str] = {}
-        self._buffer = bytearray(layout.HEAD_SIZE + self.geometry.text_capacity)
-        self._cap = self.geometry.text_capacity
+        self._publisher: Any = None
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------
@@ -126,13 +110,29 @@ class BoardWriter:
             region.store(layout.H_HEARTBEAT, self.helper.now_ns())
             region.store(layout.H_STATE, layout.RUNNING)
             region.store(layout.H_BOOKS, 0)
+            publisher = self.helper.Publisher(
+                region,
+                self.levels,
+                self._texts,
+                layout.HEAD_SIZE,
+                self.geometry.text_capacity,
+                layout.REASON_MAX,
+                _LIVE,
+                layout.UNFIT,
+                {state: state_code(state) for state in SyncState},
+                {cause: cause_code(cause) for cause in Decision},
+                layout.encode_reason,
+                _APPLIED,
+            )
             self._install(fd, tmp)
         except BaseException:
             os.close(fd)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
-        self.region, self._fd = region, fd
+        self.region, self._fd, self._publisher = region, fd, publisher
+        # The depth hook is the publisher's own (one compiled call per applied update).
+        self.on_depth = publisher.on_depth  # type: ignore[method-assign]
         return self
 
     def _install(self, fd: int, tmp: str) -> None:
@@ -249,7 +249,14 @@ class BoardWriter:
     def on_book(self, book: Any) -> None:
         """A book was added: give it a slot and publish it."""
         key = (book.venue, book.symbol)
-        if key in self._slots or self.region is None:
+        if self.region is None:
+            return
+        known = self._slots.get(key)
+        if known is not None:
+            if known[0] is not book:  # the symbol was added again: its new book
+                self._slots[key] = (book, known[1])
+                self._publisher.add(book, known[1])
+                self.publish(book)
             return
         index = len(self._slots)
         if index >= self.geometry.slots:
@@ -259,6 +266,7 @@ class BoardWriter:
         slot = self.geometry.slot_at(index)
         self.region.put(slot, layout.pack_identity(book.venue, book.symbol))
         self._slots[key] = (book, slot + layout.SEQ_AT)
+        self._publisher.add(book, slot + layout.SEQ_AT)
         self.publish(book)
         self.region.store(layout.H_BOOKS, index + 1)
 
@@ -278,47 +286,14 @@ class BoardWriter:
     def publish(self, book: Any) -> None:
         """Write ``book``'s slot now (state, ids, reason, and its levels when LIVE)."""
         entry = self._slots.get((book.venue, book.symbol))
-        region = self.region
-        if entry is None or region is None:
+        if entry is None or self.region is None or self._publisher is None:
             return
-        sync = book.sync
-        buffer = self._buffer
-        nb = na = length = reason_len = 0
-        with book.lock:
-            state = sync.state
-            code = self._states[state]
-            live = sync.book
-            if state is _LIVE and live is not None:
-                got = self._encode(
-                    live.bids, live.asks, self.levels, self._texts, buffer, _HEAD, self._cap
-                )
-                if got is None:
-                    code = layout.UNFIT
-                else:
-                    nb, na, length = got
-            reason = sync.reason
-            if reason:
-                raw = layout.encode_reason(reason)
-                reason_len = len(raw)
-                buffer[_REASON_AT : _REASON_AT + reason_len] = raw
-            update_id = sync.update_id
-            event_time = sync.last_event_time
-            self._pack(
-                buffer,
-                0,
-                -1 if update_id is None else update_id,
-                sync.generation,
-                _NAN if event_time is None else event_time,
-                self._now(),
-                code,
-                cause_code(sync.cause),
-                reason_len,
-                nb,
-                na,
-                length,
-            )
-            region.write(entry[1], buffer, _HEAD + length)
-        self.published += 1
+        self._publisher.publish(book, entry[1])
+
+    @property
+    def published(self) -> int:
+        """Publishes done."""
+        return 0 if self._publisher is None else self._publisher.published
 
     def stats(self) -> dict[str, Any]:
         """Counters: books on the board, publishes, books that found no slot."""

@@ -1,0 +1,83 @@
+"""The board's compiled publish: every copy a reader takes equals the book's truth.
+
+A real :class:`~orderbook.BookSync` takes random updates that insert, change and delete
+levels at the top of both sides (the cases where the writer's per-level memo of texts
+shifts), float quantities from the snapshot and text ones from events, and leaves LIVE
+and comes back; after every publish a :class:`~feeds.board.BoardReader` reads the slot
+and its levels, update id and state must be the in-process ones.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from decimal import Decimal
+
+import pytest
+from helpers import snapshot, spot_event
+
+from feeds.board import AVAILABLE, BoardReader, BoardWriter
+from feeds.manager import ManagedBook
+from orderbook import BookNotLive, BookSync, SpotSequencer, SyncState, Venue
+
+pytestmark = pytest.mark.skipif(not AVAILABLE, reason="the board's compiled helper is unavailable")
+
+
+def truth(sync: BookSync, levels: int) -> tuple[list, list]:
+    book = sync.book
+    assert book is not None
+    bids = [(lv.price, lv.qty) for lv in book.top_bids(levels)]
+    asks = [(lv.price, lv.qty) for lv in book.top_asks(levels)]
+    return bids, asks
+
+
+def seen(reader: BoardReader, levels: int) -> tuple[list, list, int | None]:
+    view = reader.view("spot", "btc_usdt", levels)
+    bids = [(Decimal(lv.price), Decimal(lv.qty)) for lv in view.bids]
+    asks = [(Decimal(lv.price), Decimal(lv.qty)) for lv in view.asks]
+    return bids, asks, view.update_id
+
+
+def test_every_publish_reads_back_as_the_books_truth() -> None:
+    rng = random.Random(23)
+    levels = 5
+    sync = BookSync("btc_usdt", SpotSequencer())
+    bids = [(f"{100 - i * 0.5:.2f}", f"{rng.randint(1, 9)}.{rng.randint(0, 99):02d}")
+            for i in range(12)]  # fmt: skip
+    asks = [(f"{101 + i * 0.5:.2f}", f"{rng.randint(1, 9)}.5") for i in range(12)]
+    sync.on_snapshot(snapshot(1000, bids=bids, asks=asks))
+    assert sync.state is SyncState.LIVE
+    book = ManagedBook(Venue.SPOT, "btc_usdt", sync, "depth_update@btc_usdt")
+    writer = BoardWriter(f"test-publish-{uuid.uuid4().hex[:8]}", levels=levels, slots=4).open()
+    try:
+        writer.on_book(book)
+        reader = BoardReader(writer.name)
+        assert seen(reader, levels) == (*truth(sync, levels), 1000)
+        last = 1000
+        for step in range(400):
+            if step % 97 == 96:  # out of LIVE and back: no levels served meanwhile
+                sync.request_resync("test resync")
+                writer.publish(book)
+                with pytest.raises(BookNotLive):
+                    reader.view("spot", "btc_usdt", levels)
+                sync.on_snapshot(snapshot(last, bids=bids, asks=asks))
+                writer.publish(book)
+                assert sync.state is SyncState.LIVE
+            changes: dict[str, list] = {"bids": [], "asks": []}
+            for side, centre, sign in (("bids", 100.0, -1), ("asks", 101.0, 1)):
+                for _ in range(rng.randint(0, 4)):
+                    price = f"{centre + sign * rng.randint(-2, 12) * 0.25:.2f}"
+                    qty = rng.choice(["0", "0.000", f"{rng.randint(1, 40)}.{rng.randint(0, 9)}"])
+                    changes[side].append((price, qty))
+            # never cross the book: keep bids below and asks above 100.5
+            changes["bids"] = [c for c in changes["bids"] if float(c[0]) < 100.5]
+            changes["asks"] = [c for c in changes["asks"] if float(c[0]) > 100.5]
+            decision = sync.on_update(
+                spot_event(last + 1, last + 1, changes["bids"], changes["asks"])
+            )
+            last += 1
+            writer.on_depth(book, decision, None)
+            assert seen(reader, levels) == (*truth(sync, levels), last), f"step {step}"
+        assert writer.published >= 400
+    finally:
+        writer.close()
