@@ -86,9 +86,8 @@ class Connection:
         self.venue = Venue(venue)
         #: The observers of this connection's traffic (see the module docstring).
         self.observers = observers if observers is not None else Observers()
-        self._tap: Any = None
-        if tap is not None:
-            self.tap = tap
+        if tap is not None:  # one observer, the older spelling
+            self.observers.add(tap)
         #: Optional raw-frame router (see the module docstring).
         self.route = route
         self.url = url
@@ -137,19 +136,6 @@ class Connection:
         self.connected = asyncio.Event()
         #: Bad-frame warnings: the first at once, then one summary per 10 s (all are counted).
         self.log_throttle = LogThrottle(log, 10.0)
-
-    @property
-    def tap(self) -> Any:
-        """The observer registered through ``tap`` (``None``: none)."""
-        return self._tap
-
-    @tap.setter
-    def tap(self, observer: Any) -> None:
-        if self._tap is not None:
-            self.observers.remove(self._tap)
-        self._tap = observer
-        if observer is not None:
-            self.observers.add(observer)
 
     @property
     def closed(self) -> bool:

@@ -263,8 +263,7 @@ class Recorder:
         self._untapped = True
         manager.unobserve(self)
         for conn in self._private:
-            if getattr(conn, "tap", None) is self:
-                conn.tap = None
+            conn.observers.remove(self)
         self._checkpoints()
         self._put(("E", self._json({"k": "end", "next": None})))
 
