@@ -31,14 +31,13 @@ from feeds.apps.args import (
     add_endpoints,
     add_engine,
     add_seconds,
-    connection_options,
     positive_float,
     run_async,
 )
+from feeds.apps.demo import fault_script
+from feeds.apps.engine import open_engine
 from feeds.capture import Recorder
-from feeds.manager import BookManager
 from feeds.metrics import cli as metrics_cli
-from feeds.rest import MarketClient
 
 HELP = "record live books (the simulator with faults, by default) to a capture"
 DESCRIPTION = __doc__.split("\n\n", 1)[1].rsplit("\n\nExit codes", 1)[0]
@@ -95,44 +94,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 async def record(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]:
     """Record as ``args`` say; returns the manager's and recorder's stats."""
-    real = any((args.spot_ws, args.futures_ws))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
     async with contextlib.AsyncExitStack() as stack:
-        spot = args.spot if (not real or args.spot_ws) else []
-        futures = args.futures if (not real or args.futures_ws) else []
+        engine = await open_engine(args, stack)
+        manager, sim, where = engine.manager, engine.sim, engine.where
+        spot, futures = engine.spot, engine.futures
         script = None
-        if real:
-            market = MarketClient(
-                args.spot_rest if args.spot_ws else None,
-                args.futures_rest if args.futures_ws else None,
-            )
-            urls = {"spot_ws_url": args.spot_ws or "", "futures_ws_url": args.futures_ws or ""}
-            where = "real endpoints"
-        else:
-            from feeds.apps.demo import arm_faults, fault_script
-            from feeds.sim import Simulator
-
-            sim = Simulator(
-                spot_symbols=spot, futures_symbols=futures, seed=args.seed, speed=args.speed
-            )
-            await stack.enter_async_context(sim)
-            if not args.no_faults:
-                arm_faults(sim, spot, futures)
-            market = MarketClient(sim.spot_http_url, sim.futures_http_url)
-            urls = {"spot_ws_url": sim.spot_ws_url, "futures_ws_url": sim.futures_ws_url}
-            where = f"the simulator on loopback, faults {'off' if args.no_faults else 'on'}"
-        await stack.enter_async_context(market)
-        manager = BookManager(
-            market=market,
-            stale_intervals=20,
-            connection_options=connection_options(args, backoff_base=0.2),
-            **urls,
-        )
-        await stack.enter_async_context(manager)
         await stack.enter_async_context(metrics_cli.monitoring(args, manager, "wexbook record"))
         recorder = Recorder(
             args.out,
@@ -154,7 +125,7 @@ async def record(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, A
                 await manager.add_many("spot", spot)
             if futures:
                 await manager.add_many("futures", futures)
-            if not real and not args.no_faults:
+            if sim is not None and not args.no_faults:
                 seconds = args.seconds or 60.0
                 script = asyncio.create_task(fault_script(sim, manager, spot, futures, seconds))
             with contextlib.suppress(TimeoutError):

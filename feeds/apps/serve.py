@@ -34,15 +34,13 @@ from feeds.apps.args import (
     add_endpoints,
     add_engine,
     add_seconds,
-    connection_options,
     int_between,
     positive_float,
     run_async,
 )
+from feeds.apps.engine import open_engine
 from feeds.board import BoardError, BoardWriter
 from feeds.board.layout import check_name
-from feeds.manager import BookManager
-from feeds.rest import MarketClient
 
 HELP = "keep live books and publish them on a shared-memory board for other processes"
 DESCRIPTION = __doc__.split("\n\n", 1)[1].rsplit("\n\nExit codes", 1)[0]
@@ -89,7 +87,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 async def serve(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]:
     """Serve as ``args`` say until ``--seconds``, SIGINT or SIGTERM; returns the stats and
     how it stopped (``"interrupted"``: True after SIGINT)."""
-    real = bool(args.spot_ws or args.futures_ws)
     stop = asyncio.Event()
     stopped_by: list[int] = []
     loop = asyncio.get_running_loop()
@@ -109,38 +106,10 @@ async def serve(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, An
         raise Problem(str(exc)) from None
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(writer.close)  # after the manager closed its books
-        spot = args.spot if (not real or args.spot_ws) else []
-        futures = args.futures if (not real or args.futures_ws) else []
+        engine = await open_engine(args, stack)
+        manager, sim, where = engine.manager, engine.sim, engine.where
+        spot, futures = engine.spot, engine.futures
         script = None
-        sim = None
-        if real:
-            market = MarketClient(
-                args.spot_rest if args.spot_ws else None,
-                args.futures_rest if args.futures_ws else None,
-            )
-            urls = {"spot_ws_url": args.spot_ws or "", "futures_ws_url": args.futures_ws or ""}
-            where = "real endpoints"
-        else:
-            from feeds.apps.demo import arm_faults
-            from feeds.sim import Simulator
-
-            sim = Simulator(
-                spot_symbols=spot, futures_symbols=futures, seed=args.seed, speed=args.speed
-            )
-            await stack.enter_async_context(sim)
-            if not args.no_faults:
-                arm_faults(sim, spot, futures)
-            market = MarketClient(sim.spot_http_url, sim.futures_http_url)
-            urls = {"spot_ws_url": sim.spot_ws_url, "futures_ws_url": sim.futures_ws_url}
-            where = f"the simulator on loopback, faults {'off' if args.no_faults else 'on'}"
-        await stack.enter_async_context(market)
-        manager = BookManager(
-            market=market,
-            stale_intervals=20,
-            connection_options=connection_options(args, backoff_base=0.2),
-            **urls,
-        )
-        await stack.enter_async_context(manager)
         writer.attach(manager)
         print(
             f"serving board {args.board} ({len(spot) + len(futures)} books, "
