@@ -200,14 +200,19 @@ async def _subscribe_main(
         views.append([venue, symbol, view.update_id, view.generation, _levels(view.bids),
                       _levels(view.asks)])  # fmt: skip
 
-    sub = BookSubscriber(url, books, prefix=prefix, max_silence=1.0, on_entry=on_entry)
+    silence = float(os.environ.get("BROKER_CHILD_MAX_SILENCE", "1.0"))
+    sub = BookSubscriber(url, books, prefix=prefix, max_silence=silence, on_entry=on_entry)
     await sub.start()
     deadline = time.monotonic() + seconds
+    ready = False
     while time.monotonic() < deadline:
         await asyncio.sleep(0.02)
         for book in books:
             venue, _, symbol = book.partition(":")
             note(venue, symbol)
+        if not ready and all(sub.is_live(*book.split(":")) for book in books):
+            ready = True
+            open(out + ".ready", "wb").close()  # every book LIVE once
         if all(s and s[-1][2] == "publisher stopped" for s in states.values()):
             break
     stats = sub.stats()
@@ -257,14 +262,32 @@ def truth_lines(sim: Any, depth: int = 10) -> bytes:
     return b"\n".join(lines) + b"\n"
 
 
-def child(kind: str, url: str, out: str, seconds: float, books: list[str], prefix: str):
+async def wait_ready(paths: list[str], timeout: float = 20.0) -> None:
+    """Wait until every subscriber process writing to ``paths`` had all its books LIVE."""
+    deadline = time.monotonic() + timeout
+    while not all(os.path.exists(path + ".ready") for path in paths):
+        if time.monotonic() > deadline:
+            pytest.fail("subscriber processes did not go live")
+        await asyncio.sleep(0.02)
+
+
+def child(
+    kind: str,
+    url: str,
+    out: str,
+    seconds: float,
+    books: list[str],
+    prefix: str,
+    max_silence: float = 1.0,
+) -> subprocess.Popen[bytes]:
     """Start ``python tests/brokers.py KIND ...`` (a subscriber or an engine) as a process."""
     import sys
 
     here = os.path.dirname(os.path.abspath(__file__))
     command = [sys.executable, os.path.join(here, "brokers.py"), kind, url, out, str(seconds),
                prefix, *books]  # fmt: skip
-    return subprocess.Popen(command, cwd=os.path.dirname(here))
+    env = {**os.environ, "BROKER_CHILD_MAX_SILENCE": str(max_silence)}
+    return subprocess.Popen(command, cwd=os.path.dirname(here), env=env)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ publisher's faults heal, counted."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,14 +18,16 @@ from typing import Any
 import brokers
 import orjson
 import pytest
-from brokers import child, truth_lines
+import redis.asyncio as redis
+from brokers import child, truth_lines, wait_ready
 from helpers import wait_for
 
 from feeds.apps.demo import arm_faults
-from feeds.broker import BookPublisher, BookSubscriber  # noqa: F401
+from feeds.broker import BookPublisher, BookSubscriber
 from feeds.manager import BookManager
 from feeds.rest import MarketClient
 from feeds.sim import Simulator
+from orderbook import BookDisconnected, BookNotLive
 
 redis_server = brokers.redis_server  # the fixture
 
@@ -119,12 +123,12 @@ async def wait_process(process: Any, timeout: float) -> None:
 
 async def test_subscribers_in_other_processes_serve_only_the_truth(redis_server, tmp_path) -> None:
     outs = [str(tmp_path / f"sub{n}.json") for n in range(2)]
-    children = [child("subscribe", redis_server.url, out, 20, BOOKS, "t1") for out in outs]
+    children = [child("subscribe", redis_server.url, out, 30, BOOKS, "t1") for out in outs]
     try:
         async with engine(redis_server.url, prefix="t1") as run:
             manager, sim = run.manager, run.sim
             await wait_for(lambda: all(b.sync.is_live for b in manager.books.values()), 10)
-            await asyncio.sleep(1.5)  # the subscribers start (a Python process each)
+            await wait_ready(outs)  # the subscribers started (a Python process each), LIVE
             sim.faults.set("spot", "btc_usdt", drop_next=1)  # a gap: resyncing
             await asyncio.sleep(0.5)
             sim.faults.set("spot", "eth_usdt", disconnect_after=1)  # feed down: disconnected
@@ -141,7 +145,7 @@ async def test_subscribers_in_other_processes_serve_only_the_truth(redis_server,
             await asyncio.sleep(0.5)
             compared_engine = len(run.truth)
         for process in children:
-            await wait_process(process, 10)
+            await wait_process(process, 20)
     finally:
         for process in children:
             if process.poll() is None:
@@ -161,3 +165,159 @@ async def test_subscribers_in_other_processes_serve_only_the_truth(redis_server,
             "resyncing",
         } <= seen["futures:btc_usdt"]
         assert all(entries[-1][2] == "publisher stopped" for entries in states.values())
+
+
+class Watched:
+    """An in-process subscriber whose accepted views and states are recorded."""
+
+    def __init__(self, url: str, prefix: str, **options: Any) -> None:
+        self.views: list[Any] = []
+        self.states: dict[str, list[tuple[str, str | None]]] = {b: [] for b in BOOKS}
+        options = {"max_silence": 1.0, **options}
+        self.sub = BookSubscriber(url, BOOKS, prefix=prefix, on_entry=self.on_entry, **options)
+
+    def note(self, venue: str, symbol: str) -> None:
+        status = self.sub.status(venue, symbol)
+        seen = self.states[f"{venue}:{symbol}"]
+        entry = (status.state.value, status.cause.value if status.cause else None)
+        if not seen or seen[-1] != entry:
+            seen.append(entry)
+
+    async def poll(self) -> None:
+        """Also note the states a read sees between entries (a lost broker, silence)."""
+        while True:
+            for book in BOOKS:
+                self.note(*book.split(":"))
+            await asyncio.sleep(0.005)
+
+    def on_entry(self, venue: str, symbol: str) -> None:
+        self.note(venue, symbol)
+        try:
+            view = self.sub.view(venue, symbol, 10)
+        except BookNotLive:
+            return
+        self.views.append([venue, symbol, view.update_id, view.generation,
+                           [[str(p), str(q)] for p, q in view.bids],
+                           [[str(p), str(q)] for p, q in view.asks]])  # fmt: skip
+
+    def all_live(self) -> bool:
+        return all(self.sub.is_live(*book.split(":")) for book in BOOKS)
+
+    def counts(self, name: str) -> int:
+        return sum(book.get(name, 0) for book in self.sub.stats()["books"].values())
+
+
+async def test_broker_restart_mid_stream_heals_counted(redis_server) -> None:
+    async with engine(redis_server.url, prefix="t2") as run:
+        watched = Watched(redis_server.url, "t2")
+        async with watched.sub:
+            poller = asyncio.create_task(watched.poll())
+            await wait_for(watched.all_live, 10)
+            await asyncio.sleep(0.3)
+            before = len(watched.views)
+            await asyncio.to_thread(redis_server.restart, 0.2)  # down, data gone, back
+            await wait_for(lambda: run.publisher.counts["reconnects"] >= 1, 5)
+            await wait_for(watched.all_live, 5)
+            await asyncio.sleep(0.3)
+            assert watched.counts("broker_lost") >= len(BOOKS)
+            assert watched.sub.stats()["subscriber"]["connects"] >= 2
+            poller.cancel()
+    compared, mismatches = run.compare(watched.views)
+    assert mismatches == 0 and compared > 0
+    assert len(watched.views) > before  # it served again after the restart
+    assert run.publisher.counts["disconnects"] >= 1
+    for states in watched.states.values():
+        assert ("disconnected", "feed-down") in states  # the subscriber lost the broker
+
+
+async def test_kill_9_publisher_fails_closed_then_a_new_one_heals(redis_server, tmp_path) -> None:
+    truths = [str(tmp_path / "truth1.jsonl"), str(tmp_path / "truth2.jsonl")]
+    watched = Watched(redis_server.url, "t3")
+    phases: list[list[Any]] = [[], []]
+    first = child("engine", redis_server.url, truths[0], 30, BOOKS, "t3")
+    second = None
+    try:
+        async with watched.sub:
+            await wait_for(watched.all_live, 15)
+            await asyncio.sleep(0.3)
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+            phases[0] = list(watched.views)
+            await wait_for(lambda: not any(watched.sub.is_live(*b.split(":")) for b in BOOKS), 3)
+            for book in BOOKS:
+                with pytest.raises(BookDisconnected, match="nothing from the publisher"):
+                    watched.sub.view(*book.split(":"))
+            watched.views.clear()
+            second = child("engine", redis_server.url, truths[1], 30, BOOKS, "t3")
+            await wait_for(watched.all_live, 15)
+            await asyncio.sleep(0.3)
+            phases[1] = list(watched.views)
+            assert watched.counts("silence") >= len(BOOKS)
+            assert watched.counts("publisher") + watched.counts("heads") >= len(BOOKS)
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+    for views, path in zip(phases, truths, strict=True):
+        truth = {}
+        with open(path, "rb") as f:
+            for line in f.read().splitlines():
+                with contextlib.suppress(orjson.JSONDecodeError):  # the line kill -9 cut
+                    venue, symbol, update_id, bids, asks = orjson.loads(line)
+                    truth[venue, symbol, update_id] = exact(bids, asks)
+        compared = mismatches = 0
+        for venue, symbol, update_id, _, bids, asks in views:
+            if (venue, symbol, update_id) in truth:
+                compared += 1
+                mismatches += exact(bids, asks) != truth[venue, symbol, update_id]
+        assert mismatches == 0 and compared > 0
+
+
+async def test_paused_subscriber_whose_history_was_trimmed_heals(redis_server, tmp_path) -> None:
+    out = str(tmp_path / "paused.json")
+    async with engine(redis_server.url, prefix="t4", maxlen=20, snapshot_every=10) as run:
+        # Trimming in nodes of 10 entries (not 100): MAXLEN ~ 20 keeps 20 to 30 entries.
+        admin = redis.Redis.from_url(redis_server.url)
+        await admin.config_set("stream-node-max-entries", 10)
+        await admin.aclose()
+        process = child("subscribe", redis_server.url, out, 20, BOOKS, "t4", max_silence=5.0)
+        try:
+            await wait_ready([out])  # it started and went LIVE
+            process.send_signal(signal.SIGSTOP)
+            await asyncio.sleep(1.5)  # far more than 30 entries per book
+            process.send_signal(signal.SIGCONT)
+            await asyncio.sleep(1.0)
+        except BaseException:
+            process.kill()
+            raise
+    await wait_process(process, 10)
+    result = subscriber_output(out)
+    compared, mismatches = run.compare(result["views"])
+    assert mismatches == 0 and compared > 0
+    stats = result["stats"]["books"]
+    for book in BOOKS:
+        assert stats[book].get("gap", 0) >= 1, stats[book]  # history trimmed away: counted
+        assert stats[book]["snapshots"] >= 2  # and healed from a later snapshot
+        assert any(state == "live" for state, *_ in result["states"][book][2:])
+
+
+async def test_overloaded_publisher_stops_deltas_sends_status_and_snapshot(redis_server) -> None:
+    async with engine(redis_server.url, prefix="t5", max_queue=20) as run:
+        watched = Watched(redis_server.url, "t5", max_silence=5.0)
+        async with watched.sub:
+            await wait_for(watched.all_live, 10)
+            os.kill(redis_server.process.pid, signal.SIGSTOP)  # the broker stops answering
+            try:
+                await wait_for(lambda: run.publisher.counts["overflows"] >= 1, 5)
+                await asyncio.sleep(0.1)
+            finally:
+                os.kill(redis_server.process.pid, signal.SIGCONT)
+            assert run.publisher.queue_depth <= 20 + 3 * len(BOOKS)  # bounded
+            await wait_for(watched.all_live, 5)
+            await asyncio.sleep(0.3)
+    compared, mismatches = run.compare(watched.views)
+    assert mismatches == 0 and compared > 0
+    # The overflowed books' subscribers saw why their stream stopped, then healed.
+    assert any(("resyncing", "overflow") in states for states in watched.states.values())
+    assert run.publisher.counts["deltas_superseded"] > 0

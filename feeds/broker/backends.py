@@ -1,8 +1,10 @@
 """Which backend a broker URL names: ``redis://`` / ``rediss://`` / ``unix://`` (Redis
-Streams, the default) or ``nats://`` / ``tls://`` (NATS JetStream).
+Streams, the default). ``nats://`` (NATS JetStream) is reserved for the second backend,
+a module ``jetstream.py`` beside ``redisstreams.py`` with the same two classes; it is not
+written yet, and such a URL is refused in one line.
 
-Both need the ``broker`` extra (``pip install 'wexbook[broker]'``); without it, opening
-one raises :class:`BrokerUnavailable` with that one line.
+The client needs the ``broker`` extra (``pip install 'wexbook[broker]'``); without it,
+opening a backend raises :class:`BrokerUnavailable` with that one line.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ def backend_kind(url: str) -> str:
     if scheme in REDIS_SCHEMES:
         kind, module = "redis", "redis"
     elif scheme in NATS_SCHEMES:
-        kind, module = "nats", "nats"
+        raise BrokerUnavailable(
+            f"broker URL {url!r}: the NATS JetStream backend is not available yet; use redis://"
+        )
     else:
         raise BrokerUnavailable(
             f"broker URL {url!r}: the scheme must be redis://, rediss://, unix:// or nats://"
@@ -41,32 +45,22 @@ def backend_kind(url: str) -> str:
 
 def publish_backend(url: str, prefix: str, maxlen: int) -> Any:
     """The publishing side of the backend ``url`` names (not connected yet)."""
-    if backend_kind(url) == "redis":
-        from .redisstreams import RedisPublishBackend
+    backend_kind(url)
+    from .redisstreams import RedisPublishBackend
 
-        return RedisPublishBackend(url, prefix, maxlen)
-    from .jetstream import NatsPublishBackend
-
-    return NatsPublishBackend(url, prefix, maxlen)
+    return RedisPublishBackend(url, prefix, maxlen)
 
 
 def read_backend(url: str, prefix: str) -> Any:
     """The reading side of the backend ``url`` names (not connected yet)."""
-    if backend_kind(url) == "redis":
-        from .redisstreams import RedisReadBackend
+    backend_kind(url)
+    from .redisstreams import RedisReadBackend
 
-        return RedisReadBackend(url, prefix)
-    from .jetstream import NatsReadBackend
-
-    return NatsReadBackend(url, prefix)
+    return RedisReadBackend(url, prefix)
 
 
 def errors_of(backend: Any) -> tuple[type[BaseException], ...]:
     """The exceptions that mean ``backend``'s connection failed."""
-    if backend.name == "redis":
-        from .redisstreams import ERRORS
+    from .redisstreams import ERRORS
 
-        return ERRORS
-    from .jetstream import ERRORS as NATS_ERRORS
-
-    return NATS_ERRORS
+    return ERRORS if backend.name == "redis" else (OSError,)

@@ -145,6 +145,7 @@ class BookPublisher(Observer):
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
+        self._stopping = False
         self._throttle = LogThrottle(log, 10.0)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -178,6 +179,7 @@ class BookPublisher(Observer):
         if writer is not None:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(self._drained(), timeout)
+            self._stopping = True  # a cancel the client turns into a connection error ends it
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
@@ -197,6 +199,18 @@ class BookPublisher(Observer):
         while self._queue or self._resend:
             await asyncio.sleep(0.005)
         await asyncio.sleep(0)
+
+    def suspend(self) -> None:
+        """Stop observing the manager (heartbeats go on; nothing else is written)."""
+        if self.manager is not None:
+            self.manager.unobserve(self)
+
+    def resume(self) -> None:
+        """Observe the manager again: every book's stream goes on with a fresh snapshot."""
+        if self.manager is not None:
+            for lane in self._lanes.values():
+                self._restart(lane, None)
+            self.manager.observe(self)
 
     # -- hooks (the manager's loop) ----------------------------------------------------------
 
@@ -273,7 +287,7 @@ class BookPublisher(Observer):
     async def _write_forever(self) -> None:
         delay = self.backoff
         ever = False
-        while True:
+        while not self._stopping:
             if not self.connected:
                 try:
                     await self.backend.open()

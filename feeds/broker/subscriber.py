@@ -52,6 +52,7 @@ from .backends import errors_of, read_backend
 log = logging.getLogger("wexbook.broker")
 
 _LIVE = SyncState.LIVE
+_CLOSED = SyncState.CLOSED
 
 
 def parse_books(books: Iterable[str | tuple[str, str]]) -> list[tuple[str, str]]:
@@ -86,6 +87,9 @@ class HeldBook:
         self.cause: Decision | None = None
         self.reason: str | None = "no snapshot read yet"
         self.last_heard: float | None = None  #: monotonic time of the last stream message
+        self.silent = False  #: the publisher's silence was counted (until it speaks again)
+        #: The publisher and sequence number of the newest message read from the stream.
+        self.newest: tuple[str, int] = ("", 0)
         self.last_event_time: float | None = None  #: wall time of the last applied message
         self.need_head = True
         self.counts: Counter[str] = Counter()
@@ -99,7 +103,8 @@ class BookSubscriber:
     ``books``: ``"venue:symbol"`` strings or ``(venue, symbol)`` pairs. ``max_silence``:
     seconds without a message from the publisher after which a book is not served
     (several of the publisher's heartbeat intervals). ``on_entry(venue, symbol)`` is
-    called on the subscriber's loop after each stream entry is applied.
+    called on the subscriber's loop after each stream entry is applied (a status or
+    snapshot always opens an entry, so it sees every state the stream carries).
     """
 
     def __init__(
@@ -133,6 +138,7 @@ class BookSubscriber:
         self.counts: Counter[str] = Counter()
         self._errors = errors_of(self.backend)
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self._throttle = LogThrottle(log, 10.0)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -146,6 +152,7 @@ class BookSubscriber:
     async def close(self) -> None:
         """Stop reading; every book is then CLOSED."""
         task, self._task = self._task, None
+        self._closing = True  # a cancel the client turns into a connection error ends it too
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -234,22 +241,23 @@ class BookSubscriber:
 
     def _effective(self, held: HeldBook) -> tuple[SyncState, str | None]:
         """The state a read sees now: the held state, unless the publisher went silent."""
+        heard = held.last_heard
+        quiet = None if heard is None else time.monotonic() - heard
+        if quiet is not None and quiet > self.max_silence and held.state is not _CLOSED:
+            return SyncState.DISCONNECTED, f"nothing from the publisher for {quiet:.1f} s"
         if held.state is not _LIVE:
             return held.state, held.reason
         if not held.based:
             return SyncState.SYNCING, "no snapshot read yet"
-        heard = held.last_heard
-        quiet = None if heard is None else time.monotonic() - heard
-        if quiet is None or quiet > self.max_silence:
-            said = "never" if quiet is None else f"{quiet:.1f} s"
-            return SyncState.DISCONNECTED, f"nothing from the publisher for {said}"
+        if quiet is None:
+            return SyncState.DISCONNECTED, "nothing from the publisher yet"
         return _LIVE, None
 
     # -- the reader --------------------------------------------------------------------------
 
     async def _run(self) -> None:
         delay = self.backoff
-        while True:
+        while not self._closing:
             if not self.connected:
                 try:
                     await self.backend.open()
@@ -277,7 +285,7 @@ class BookSubscriber:
                 with contextlib.suppress(*self._errors):
                     await self.backend.close()
                 continue
-            touched = set()
+            on_entry = self.on_entry
             for key, position, payload in entries:
                 held = self.books[key]
                 if held.need_head:
@@ -285,11 +293,9 @@ class BookSubscriber:
                 held.position = position
                 with held.lock:
                     self._entry(held, payload, from_head=False)
-                touched.add(key)
+                if on_entry is not None:
+                    on_entry(held.venue, held.symbol)
             self._check_silence()
-            if self.on_entry is not None:
-                for venue, symbol in touched:
-                    self.on_entry(venue, symbol)
 
     def _all_down(self, reason: str) -> None:
         for held in self.books.values():
@@ -303,17 +309,21 @@ class BookSubscriber:
     def _check_silence(self) -> None:
         now = time.monotonic()
         for held in self.books.values():
-            if held.state is _LIVE and held.based and held.last_heard is not None:
-                quiet = now - held.last_heard
-                if quiet > self.max_silence:
-                    with held.lock:
-                        held.counts["silence"] += 1
-                        self._set(
-                            held,
-                            SyncState.DISCONNECTED,
-                            Decision.FEED_DOWN,
-                            f"nothing from the publisher for {quiet:.1f} s",
-                        )
+            heard = held.last_heard
+            if held.silent or heard is None or held.state is _CLOSED:
+                continue
+            quiet = now - heard
+            if quiet > self.max_silence:
+                with held.lock:
+                    held.silent = True
+                    held.need_head = True  # heal from the head once it speaks again
+                    held.counts["silence"] += 1
+                    self._set(
+                        held,
+                        SyncState.DISCONNECTED,
+                        Decision.FEED_DOWN,
+                        f"nothing from the publisher for {quiet:.1f} s",
+                    )
 
     async def _read_head(self, held: HeldBook) -> None:
         head = await self.backend.head(held.venue, held.symbol)
@@ -361,8 +371,11 @@ class BookSubscriber:
                     held, "gap", f"messages {held.seq + 1}..{seq - 1} missing (trimmed or lost)"
                 )
             held.seq = seq
-        if not from_head:
+        if not from_head and (m["p"] != held.newest[0] or m["n"] > held.newest[1]):
+            # News from the publisher (not an entry read again after a resync).
+            held.newest = (m["p"], m["n"])
             held.last_heard = time.monotonic()
+            held.silent = False
         if kind == schema.DELTA:
             if not held.based or held.book is None:
                 return True

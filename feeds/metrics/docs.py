@@ -21,6 +21,7 @@ _SCOPES = {
     "scheduler": "Snapshot scheduler, one per venue host (`venue`)",
     "rest": "REST clients",
     "capture": "The capture recorder, while one is attached (`wexbook record`)",
+    "publisher": "The broker publisher, while one observes the manager (`feeds.broker`)",
 }
 
 

@@ -54,7 +54,7 @@ class MetricSpec:
     name: str  #: full name, ``_total`` included for counters
     kind: str  #: ``counter``, ``gauge`` or ``histogram``
     unit: str  #: base unit (``seconds``, ``bytes``, ``events``) or ``""``
-    scope: str  #: ``book``, ``connection``, ``scheduler``, ``venue`` or ``rest``
+    scope: str  #: ``book``, ``connection``, ``scheduler``, ``venue``, ``rest`` or ``publisher``
     labels: tuple[str, ...]  #: every label, in order
     help: str
     source: str  #: where the value comes from, for the docs
@@ -227,6 +227,37 @@ def _rest_waits(s: Scrape) -> dict[tuple[str], int]:
 
 def _capture(key: str) -> Callable[[Scrape], float | None]:
     return lambda s: None if s.capture is None else s.capture[key]
+
+
+def _publishers(s: Scrape) -> list[Any]:
+    """The broker publishers observing the manager (they have ``publisher_stats()``)."""
+    members = getattr(getattr(s.manager, "observers", None), "members", ())
+    return [m for m in members if callable(getattr(m, "publisher_stats", None))]
+
+
+def _publisher(key: str) -> Callable[[Scrape], dict[tuple[str], float]]:
+    def read(s: Scrape) -> dict[tuple[str], float]:
+        out: dict[tuple[str], float] = {}
+        for publisher in _publishers(s):
+            value = publisher.publisher_stats().get(key, 0)
+            out[(publisher.backend.name,)] = float(value)
+        return out
+
+    return read
+
+
+def _publisher_kinds(s: Scrape) -> dict[tuple[str, str], float]:
+    out: dict[tuple[str, str], float] = {}
+    for publisher in _publishers(s):
+        stats = publisher.publisher_stats()
+        for kind, key in (("delta", "deltas"), ("snapshot", "snapshots"),
+                          ("status", "status"), ("heartbeat", "heartbeats")):  # fmt: skip
+            out[(publisher.backend.name, kind)] = float(stats.get(key, 0))
+    return out
+
+
+def _publisher_latency(s: Scrape) -> dict[tuple[str], Any]:
+    return {(p.backend.name,): p.latency for p in _publishers(s)}
 
 
 BOOK = ("venue", "symbol")
@@ -531,6 +562,49 @@ METRICS: tuple[MetricSpec, ...] = (
         "wexbook_rest_retries_total", "counter", "", "rest", ("client",),
         "WexClient requests retried (GET after a 429, a 5xx or a transport error).",
         "WexClient.stats[retries]", _rest_stat("retries"),
+    ),
+    # -- the broker publisher (feeds.broker), while one observes the manager -----------
+    MetricSpec(
+        "wexbook_publisher_messages_total", "counter", "", "publisher", ("backend", "kind"),
+        "Messages written to the broker, by kind (delta, snapshot, status, heartbeat).",
+        "BookPublisher.publisher_stats()", _publisher_kinds,
+    ),
+    MetricSpec(
+        "wexbook_publisher_batches_total", "counter", "", "publisher", ("backend",),
+        "Pipelined batches written to the broker (one round trip each).",
+        "BookPublisher.publisher_stats()[batches]", _publisher("batches"),
+    ),
+    MetricSpec(
+        "wexbook_publisher_queue_depth", "gauge", "", "publisher", ("backend",),
+        "Items queued for the broker writer now.",
+        "BookPublisher.publisher_stats()[queue_depth]", _publisher("queue_depth"),
+    ),
+    MetricSpec(
+        "wexbook_publisher_overflows_total", "counter", "", "publisher", ("backend",),
+        "Times a book's deltas were stopped because the queue was full (a status and a "
+        "fresh snapshot followed).",
+        "BookPublisher.publisher_stats()[overflows]", _publisher("overflows"),
+    ),
+    MetricSpec(
+        "wexbook_publisher_reconnects_total", "counter", "", "publisher", ("backend",),
+        "Reconnections to the broker after it was lost.",
+        "BookPublisher.publisher_stats()[reconnects]", _publisher("reconnects"),
+    ),
+    MetricSpec(
+        "wexbook_publisher_superseded_total", "counter", "", "publisher", ("backend",),
+        "Deltas not sent because a snapshot replaced them (overflow, reconnect, periodic).",
+        "BookPublisher.publisher_stats()[deltas_superseded]",
+        _publisher("deltas_superseded"),
+    ),
+    MetricSpec(
+        "wexbook_publisher_connected", "gauge", "", "publisher", ("backend",),
+        "1 while the publisher is connected to the broker.",
+        "BookPublisher.publisher_stats()[connected]", _publisher("connected"),
+    ),
+    MetricSpec(
+        "wexbook_publisher_publish_seconds", "histogram", "seconds", "publisher", ("backend",),
+        "Seconds to write one batch to the broker (one pipelined round trip).",
+        "BookPublisher.latency", _publisher_latency,
     ),
 )  # fmt: skip
 
