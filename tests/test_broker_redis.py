@@ -21,10 +21,12 @@ import pytest
 import redis.asyncio as redis
 from brokers import child, truth_lines, wait_ready
 from helpers import wait_for
+from prometheus_client import CollectorRegistry, generate_latest
 
 from feeds.apps.demo import arm_faults
 from feeds.broker import BookPublisher, BookSubscriber
 from feeds.manager import BookManager
+from feeds.metrics import register
 from feeds.rest import MarketClient
 from feeds.sim import Simulator
 from orderbook import BookDisconnected, BookNotLive
@@ -221,6 +223,13 @@ async def test_broker_restart_mid_stream_heals_counted(redis_server) -> None:
             await asyncio.sleep(0.3)
             assert watched.counts("broker_lost") >= len(BOOKS)
             assert watched.sub.stats()["subscriber"]["connects"] >= 2
+            # The publisher's counters through the metrics collector (Prometheus).
+            registry = CollectorRegistry()
+            register(run.manager, registry)
+            text = generate_latest(registry).decode()
+            assert 'wexbook_publisher_reconnects_total{backend="redis"} 1.0' in text
+            assert 'wexbook_publisher_connected{backend="redis"} 1.0' in text
+            assert 'wexbook_publisher_publish_seconds_count{backend="redis"}' in text
             poller.cancel()
     compared, mismatches = run.compare(watched.views)
     assert mismatches == 0 and compared > 0

@@ -259,7 +259,7 @@ async def test_every_metric_of_the_table_is_exported_and_state_changes_are_logge
         "wexbook_rest_rate_limit_waits",
         "wexbook_rest_retries",
         "wexbook_connection_disconnects",
-    } | {m.name.removesuffix("_total") for m in METRICS if m.scope == "capture"}
+    } | {m.name.removesuffix("_total") for m in METRICS if m.scope in ("capture", "publisher")}
     assert not any(len(labels) > 6 for labels in (m.labels for m in METRICS))
     records = [json.loads(line) for line in lines]
     changes = [(r["venue"], r["symbol"], r["from"], r["to"], r["cause"]) for r in records
