@@ -40,7 +40,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from feeds.apps import board, demo, importcmd, record, replay, serve, sim, watch
+from feeds.apps import board, demo, importcmd, record, replay, serve, sim, subscribe, watch
 from feeds.apps.args import HelpFormatter, Parser, Problem, UsageError
 
 #: The exit codes of every subcommand (``wexbook --help`` prints this table).
@@ -78,6 +78,9 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("serve", serve.HELP, serve.add_arguments, serve.run, serve.DESCRIPTION),
     Command("board", board.HELP, board.add_arguments, board.run, board.DESCRIPTION),
+    Command(
+        "subscribe", subscribe.HELP, subscribe.add_arguments, subscribe.run, subscribe.DESCRIPTION
+    ),
 )
 
 

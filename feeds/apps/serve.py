@@ -74,6 +74,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="S",
         help="seconds between the engine's heartbeats (readers' bound: 1 s by default)",
     )
+    p.add_argument(
+        "--publish",
+        metavar="URL",
+        help="also publish every book to this broker (redis://HOST:PORT/DB; feeds.broker)",
+    )
     add_seconds(p)
     add_books(p, spot=DEFAULT_SPOT, futures=DEFAULT_FUTURES, what="books to serve")
     sim = p.add_argument_group("the embedded simulator (when no URL is given)")
@@ -111,6 +116,12 @@ async def serve(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, An
         spot, futures = engine.spot, engine.futures
         script = None
         writer.attach(manager)
+        publisher = None
+        if args.publish:
+            from feeds.broker import BookPublisher
+
+            publisher = await BookPublisher(args.publish).start(manager)
+            stack.push_async_callback(publisher.close)
         print(
             f"serving board {args.board} ({len(spot) + len(futures)} books, "
             f"{args.levels} levels) from {where}; "
@@ -139,6 +150,7 @@ async def serve(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, An
     return {
         "manager": stats,
         "board": writer.stats(),
+        "publisher": None if publisher is None else publisher.publisher_stats(),
         "interrupted": signal.SIGINT in stopped_by,
     }
 
@@ -147,6 +159,13 @@ def run(args: argparse.Namespace) -> int:
     """The ``wexbook serve`` command."""
     if (args.spot_ws and not args.spot_rest) or (args.futures_ws and not args.futures_rest):
         raise UsageError("a websocket URL needs its REST URL too (--spot-rest / --futures-rest)")
+    if args.publish:
+        from feeds.broker.backends import BrokerUnavailable, backend_kind
+
+        try:
+            backend_kind(args.publish)
+        except BrokerUnavailable as exc:
+            raise UsageError(f"--publish: {exc}") from None
     try:
         result = run_async(serve(args), args)
     except KeyboardInterrupt:

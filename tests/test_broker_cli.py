@@ -1,0 +1,46 @@
+"""``wexbook serve --publish URL`` and ``wexbook subscribe URL`` as processes, on a real
+``redis-server``: the README's example."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import brokers
+
+redis_server = brokers.redis_server  # the fixture
+
+
+def wexbook(*args: str) -> list[str]:
+    return [sys.executable, "-m", "feeds.apps.cli", *args]
+
+
+def test_serve_publishes_and_subscribe_shows_the_books_live(redis_server) -> None:
+    board = f"brokertest{os.getpid()}"
+    books = ["--spot", "btc_usdt", "--futures", "eth_usdt"]
+    engine = subprocess.Popen(
+        wexbook("serve", "--board", board, "--publish", redis_server.url, "--no-faults",
+                "--speed", "5", "--seconds", "12", *books),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        sub = subprocess.run(
+            wexbook("subscribe", redis_server.url, *books, "--seconds", "5"),
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    finally:
+        engine.terminate()
+        _out, err = engine.communicate(timeout=20)
+    assert sub.returncode == 0, sub.stderr
+    assert '"spot:btc_usdt"' in sub.stdout and '"state": "live"' in sub.stdout
+    assert engine.returncode == 0, err
+
+
+def test_subscribe_refuses_a_url_it_cannot_use() -> None:
+    result = subprocess.run(
+        wexbook("subscribe", "http://127.0.0.1:1", "--spot", "btc_usdt"),
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "redis://" in result.stderr
