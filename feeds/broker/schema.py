@@ -1,14 +1,14 @@
 """The broker stream schema, version 1: what a publisher writes and a subscriber reads.
 
 Every book has one stream (Redis: the stream key ``{prefix}:{venue}:{symbol}``; NATS
-JetStream: the subject ``{prefix}.{venue}.{symbol}``). A stream *entry* is one JSON
+JetStream, planned: the subject ``{prefix}.{venue}.{symbol}``). A stream *entry* is one JSON
 array (UTF-8, written with orjson) of *messages*, oldest first; a publisher puts
 several messages of one book in one entry when they leave in the same batch, and it
 starts a new entry at every snapshot or status, so that such a message always opens
 its entry. The entry that opens with the latest snapshot or status is also kept as
 the book's *head* (Redis: the hash ``{stream}:head`` with fields ``id``, the entry's
-stream id, and ``m``, the entry; NATS: the key ``{venue}.{symbol}`` of the KV bucket
-``{prefix}-head``, holding the stream sequence and the entry): a new subscriber reads
+stream id, and ``m``, the entry; NATS, planned: the key ``{venue}.{symbol}`` of a KV
+bucket ``{prefix}-head``, holding the stream sequence and the entry): a new subscriber reads
 it in one call and then reads the stream after it.
 
 Every message is a JSON object with these fields:
@@ -25,13 +25,13 @@ field    meaning
 ``g``    the book's generation (snapshots the engine accepted into it)
 ``u``    the exchange update id the book stands at after this message (``null``
          before the first snapshot)
-``s``    state code (:data:`feeds.status.STATES`; 0 is LIVE)
 ``t``    publish time, epoch nanoseconds
 =======  ==========================================================================
 
 and, by kind:
 
-- ``snapshot`` (the book is LIVE at ``u``): ``b`` and ``a``, every level of the whole
+- ``snapshot``: ``s``, the state code (:data:`feeds.status.STATES`: 0, LIVE, or STALE
+  for a book whose levels are whole but not fresh); ``b`` and ``a``, every level of the whole
   book, best first, as ``[price, quantity]`` exact decimal strings; ``c``, the
   :func:`checksum` of those levels.
 - ``delta`` (one exchange ``depth_update`` the engine applied): ``b`` and ``a``, the
