@@ -16,9 +16,10 @@ Backoff: the delay doubles (from ``backoff_base``, 0.25 s, jittered down to
 half, capped at ``backoff_max``, 2 s) with every connection that failed or
 closed before it carried a single push; only a connection that delivered a
 push resets it. A server that accepts every handshake and drops it at once (a
-reconnect storm) therefore sees a doubling backoff (6 handshakes in 4 s, 8 in
-8 s), not a retry every quarter second, and the cap keeps recovery within about
-2 s of the storm's end (at most about 60 attempts a minute in a long outage).
+reconnect storm) therefore sees a doubling backoff (at most 7 handshakes in 4 s;
+4 measured in ``tests/test_links.py``), not a retry every quarter second, and the
+cap keeps recovery within about 2 s of the storm's end (at most about 60 attempts a
+minute in a long outage).
 Everything received goes to one callback, ``on_message(received)``, as the
 protocol's typed objects (bad frames too: they are counted, and logged through
 a :class:`~feeds.logthrottle.LogThrottle`, so a flood gives one line per 10 s);
