@@ -151,7 +151,9 @@ def reader(name: str, out: str) -> None:
                 except BookNotLive:
                     continue
                 with lock:
-                    refused.append([key, type(exc).__name__, copy.generation, copy.state.value])
+                    # The state the exception was raised for (the second read may be later).
+                    state = getattr(exc.state, "value", exc.state)
+                    refused.append([key, type(exc).__name__, copy.generation, state])
             except Exception as exc:
                 with lock:
                     errors.append(repr(exc))
