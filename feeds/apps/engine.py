@@ -10,6 +10,7 @@ endpoints, for the venues given. The options are the shared vocabulary of
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,30 @@ class Engine:
     futures: list[str]  #: the futures books to add
     where: str  #: for people: "real endpoints" or "the simulator on loopback, faults on"
     sim: Any = None  #: the embedded simulator, when it is the source
+
+    async def run(self, stop: asyncio.Event, seconds: float | None, faults: bool) -> None:
+        """Add the books, play the demo's fault script on the simulator (``faults``), and
+        wait for ``stop`` or ``seconds``; the script is stopped on the way out."""
+        from feeds.apps.demo import fault_script
+
+        manager = self.manager
+        if self.spot:
+            await manager.add_many("spot", self.spot)
+        if self.futures:
+            await manager.add_many("futures", self.futures)
+        script = None
+        if self.sim is not None and faults:
+            script = asyncio.create_task(
+                fault_script(self.sim, manager, self.spot, self.futures, seconds or 60.0)
+            )
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), seconds)
+        finally:
+            if script is not None:
+                script.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await script
 
 
 async def open_engine(args: argparse.Namespace, stack: contextlib.AsyncExitStack) -> Engine:

@@ -34,7 +34,6 @@ from feeds.apps.args import (
     positive_float,
     run_async,
 )
-from feeds.apps.demo import fault_script
 from feeds.apps.engine import open_engine
 from feeds.capture import Recorder
 from feeds.metrics import cli as metrics_cli
@@ -101,9 +100,7 @@ async def record(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, A
             loop.add_signal_handler(sig, stop.set)
     async with contextlib.AsyncExitStack() as stack:
         engine = await open_engine(args, stack)
-        manager, sim, where = engine.manager, engine.sim, engine.where
-        spot, futures = engine.spot, engine.futures
-        script = None
+        manager, where = engine.manager, engine.where
         await stack.enter_async_context(metrics_cli.monitoring(args, manager, "wexbook record"))
         recorder = Recorder(
             args.out,
@@ -121,20 +118,8 @@ async def record(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, A
                 file=out,
                 flush=True,
             )
-            if spot:
-                await manager.add_many("spot", spot)
-            if futures:
-                await manager.add_many("futures", futures)
-            if sim is not None and not args.no_faults:
-                seconds = args.seconds or 60.0
-                script = asyncio.create_task(fault_script(sim, manager, spot, futures, seconds))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), args.seconds)
+            await engine.run(stop, args.seconds, faults=not args.no_faults)
         finally:
-            if script is not None:
-                script.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await script
             # Closed on the loop, and the books read at once: the summary is the books as
             # of the capture's last checkpoint, which a replay of it must show again.
             recorder.close()

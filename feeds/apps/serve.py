@@ -112,9 +112,7 @@ async def serve(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, An
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(writer.close)  # after the manager closed its books
         engine = await open_engine(args, stack)
-        manager, sim, where = engine.manager, engine.sim, engine.where
-        spot, futures = engine.spot, engine.futures
-        script = None
+        manager, where = engine.manager, engine.where
         writer.attach(manager)
         publisher = None
         if args.publish:
@@ -123,29 +121,15 @@ async def serve(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, An
             publisher = await BookPublisher(args.publish).start(manager)
             stack.push_async_callback(publisher.close)
         print(
-            f"serving board {args.board} ({len(spot) + len(futures)} books, "
+            f"serving board {args.board} ({len(engine.spot) + len(engine.futures)} books, "
             f"{args.levels} levels) from {where}; "
             f"{'Ctrl-C to stop' if args.seconds is None else f'{args.seconds:g} s'}",
             file=out,
             flush=True,
         )
         try:
-            if spot:
-                await manager.add_many("spot", spot)
-            if futures:
-                await manager.add_many("futures", futures)
-            if sim is not None and not args.no_faults:
-                from feeds.apps.demo import fault_script
-
-                seconds = args.seconds or 60.0
-                script = asyncio.create_task(fault_script(sim, manager, spot, futures, seconds))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), args.seconds)
+            await engine.run(stop, args.seconds, faults=not args.no_faults)
         finally:
-            if script is not None:
-                script.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await script
             stats = manager.stats()
     return {
         "manager": stats,
