@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -17,10 +16,10 @@ def wexbook(*args: str) -> list[str]:
 
 
 def test_serve_publishes_and_subscribe_shows_the_books_live(redis_server) -> None:
-    board = f"brokertest{os.getpid()}"
+    # Publishing alone (no --board): it runs on the pure-Python path too.
     books = ["--spot", "btc_usdt", "--futures", "eth_usdt"]
     engine = subprocess.Popen(
-        wexbook("serve", "--board", board, "--publish", redis_server.url, "--no-faults",
+        wexbook("serve", "--publish", redis_server.url, "--no-faults",
                 "--speed", "5", "--seconds", "12", *books),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -35,6 +34,12 @@ def test_serve_publishes_and_subscribe_shows_the_books_live(redis_server) -> Non
     assert sub.returncode == 0, sub.stderr
     assert '"spot:btc_usdt"' in sub.stdout and '"state": "live"' in sub.stdout
     assert engine.returncode == 0, err
+    assert "published to redis://" in _out
+
+
+def test_serve_without_a_target_is_bad_usage() -> None:
+    done = subprocess.run(wexbook("serve", "--seconds", "1"), capture_output=True, text=True)
+    assert done.returncode == 2 and "nothing to serve to" in done.stderr
 
 
 def test_subscribe_refuses_a_url_it_cannot_use() -> None:

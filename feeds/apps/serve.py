@@ -41,6 +41,7 @@ from feeds.apps.args import (
 from feeds.apps.engine import open_engine
 from feeds.board import BoardError, BoardWriter
 from feeds.board.layout import check_name
+from feeds.capture.format import public_url
 
 HELP = "keep live books and publish them on a shared-memory board for other processes"
 DESCRIPTION = __doc__.split("\n\n", 1)[1].rsplit("\n\nExit codes", 1)[0]
@@ -59,7 +60,7 @@ def board_name(text: str) -> str:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``wexbook serve`` (the one place they are declared)."""
     p.add_argument(
-        "--board", type=board_name, required=True, metavar="NAME", help="the board to publish"
+        "--board", type=board_name, metavar="NAME", help="the shared-memory board to publish"
     )
     p.add_argument(
         "--levels", type=int_between(1, 1000), default=20, help="levels per side on the board"
@@ -103,26 +104,32 @@ async def serve(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, An
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, on_signal, sig)
-    try:
-        writer = BoardWriter(
-            args.board, levels=args.levels, slots=args.slots, heartbeat=args.heartbeat
-        ).open()
-    except (BoardError, OSError) as exc:
-        raise Problem(str(exc)) from None
+    writer = None
+    if args.board is not None:
+        try:
+            writer = BoardWriter(
+                args.board, levels=args.levels, slots=args.slots, heartbeat=args.heartbeat
+            ).open()
+        except (BoardError, OSError) as exc:
+            raise Problem(str(exc)) from None
     async with contextlib.AsyncExitStack() as stack:
-        stack.callback(writer.close)  # after the manager closed its books
+        if writer is not None:
+            stack.callback(writer.close)  # after the manager closed its books
         engine = await open_engine(args, stack)
         manager, where = engine.manager, engine.where
-        writer.attach(manager)
+        if writer is not None:
+            writer.attach(manager)
         publisher = None
         if args.publish:
             from feeds.broker import BookPublisher
 
             publisher = await BookPublisher(args.publish).start(manager)
             stack.push_async_callback(publisher.close)
+        targets = [f"board {args.board} ({args.levels} levels)"] if writer else []
+        targets += [f"the broker {public_url(args.publish)}"] if args.publish else []
         print(
-            f"serving board {args.board} ({len(engine.spot) + len(engine.futures)} books, "
-            f"{args.levels} levels) from {where}; "
+            f"serving {len(engine.spot) + len(engine.futures)} books to "
+            f"{' and '.join(targets)} from {where}; "
             f"{'Ctrl-C to stop' if args.seconds is None else f'{args.seconds:g} s'}",
             file=out,
             flush=True,
@@ -133,7 +140,7 @@ async def serve(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, An
             stats = manager.stats()
     return {
         "manager": stats,
-        "board": writer.stats(),
+        "board": None if writer is None else writer.stats(),
         "publisher": None if publisher is None else publisher.publisher_stats(),
         "interrupted": signal.SIGINT in stopped_by,
     }
@@ -143,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
     """The ``wexbook serve`` command."""
     if (args.spot_ws and not args.spot_rest) or (args.futures_ws and not args.futures_rest):
         raise UsageError("a websocket URL needs its REST URL too (--spot-rest / --futures-rest)")
+    if args.board is None and not args.publish:
+        raise UsageError("nothing to serve to: give --board NAME, --publish URL, or both")
     if args.publish:
         from feeds.broker.backends import BrokerUnavailable, backend_kind
 
@@ -155,7 +164,13 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     board = result["board"]
-    print(f"board {args.board}: {board['published']} publishes, {board['books']} books; removed")
+    if board is not None:
+        print(f"board {args.board}: {board['published']} publishes, {board['books']} books; "
+              "removed")  # fmt: skip
+    publisher = result["publisher"]
+    if publisher is not None:
+        counts = ", ".join(f"{key} {value}" for key, value in publisher.items())
+        print(f"published to {public_url(args.publish)}: {counts}")
     for name, book in result["manager"]["books"].items():
         print(f"  {name}: {book['state']} at {book['update_id']} (generation {book['generation']})")
     return 130 if result["interrupted"] else 0
