@@ -170,10 +170,13 @@ async def test_a_reconnect_storm_meets_a_doubling_backoff_and_costs_no_snapshots
             await wait_for(lambda: at_truth(manager, ex, venue, "btc_usdt"), timeout=10)
             print(f"{venue}: LIVE again {time.monotonic() - ended:.2f} s after the storm")
             assert book.sync.is_live
-            # A connection that carried a push resets the backoff when it ends.
+            # A connection that carried a push resets the backoff when it ends. (The book
+            # may have gone LIVE from a snapshot alone: make this connection carry one.)
+            pushes = conn.protocol.counts["pushes"]
+            await ex.step(2)
+            await wait_for(lambda: conn.protocol.counts["pushes"] > pushes)
             connects = conn.connects
-            for ws in list(ex.clients):
-                ws.transport.abort()
+            await conn.drop()
             await wait_for(lambda: conn.connects > connects and conn.failures == 0, timeout=10)
 
 
