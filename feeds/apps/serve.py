@@ -125,11 +125,13 @@ async def serve(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, An
 
             publisher = await BookPublisher(args.publish).start(manager)
             stack.push_async_callback(publisher.close)
-        targets = [f"board {args.board} ({args.levels} levels)"] if writer else []
-        targets += [f"the broker {public_url(args.publish)}"] if args.publish else []
+        count = len(engine.spot) + len(engine.futures)
+        what = f"board {args.board} ({count} books, {args.levels} levels)" if writer else ""
+        if args.publish:
+            broker = f"the broker {public_url(args.publish)}"
+            what = f"{what} and to {broker}" if what else f"{count} books to {broker}"
         print(
-            f"serving {len(engine.spot) + len(engine.futures)} books to "
-            f"{' and '.join(targets)} from {where}; "
+            f"serving {what} from {where}; "
             f"{'Ctrl-C to stop' if args.seconds is None else f'{args.seconds:g} s'}",
             file=out,
             flush=True,
