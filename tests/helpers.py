@@ -59,3 +59,13 @@ async def wait_for(predicate, timeout: float = 8.0) -> None:
         if loop.time() > end:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.005)
+
+
+def at_truth(manager, ex, venue: str, symbol: str) -> bool:
+    """The book of ``symbol`` is LIVE at the exchange's last id and equal to its truth."""
+    sync = manager.book(venue, symbol).sync
+    if not sync.is_live or sync.update_id != ex.flows[symbol].last_id:
+        return False
+    bids, asks = ex.truth(symbol)
+    view = manager.view(venue, symbol, 100)
+    return list(view.bids) == bids and list(view.asks) == asks

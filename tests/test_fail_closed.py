@@ -11,7 +11,7 @@ import logging
 
 import orjson
 import pytest
-from helpers import wait_for
+from helpers import at_truth, wait_for
 from mini_exchange import MiniExchange
 
 from feeds.manager import BookManager
@@ -34,15 +34,6 @@ def manager_for(ex: MiniExchange, http_url: str | None = None, **kw) -> BookMana
         connection_options=FAST,
         **kw,
     )
-
-
-def at_truth(manager: BookManager, ex: MiniExchange, venue: str, symbol: str) -> bool:
-    sync = manager.book(venue, symbol).sync
-    if not sync.is_live or sync.update_id != ex.flows[symbol].last_id:
-        return False
-    bids, asks = ex.truth(symbol)
-    view = manager.view(venue, symbol, 100)
-    return list(view.bids) == bids and list(view.asks) == asks
 
 
 async def start_live(manager: BookManager, ex: MiniExchange, venue: str) -> None:

@@ -21,7 +21,7 @@ import asyncio
 import time
 
 import pytest
-from helpers import wait_for
+from helpers import at_truth, wait_for
 from mini_exchange import MiniExchange
 
 from feeds.manager import BookManager
@@ -39,15 +39,6 @@ def manager_over_http(ex: MiniExchange, http_url: str, **options) -> BookManager
         stale_after=30.0,  # the no-update watchdog must not be what catches a silent link
         **options,
     )
-
-
-def at_truth(manager: BookManager, ex: MiniExchange, venue: str, symbol: str) -> bool:
-    sync = manager.book(venue, symbol).sync
-    if not sync.is_live or sync.update_id != ex.flows[symbol].last_id:
-        return False
-    bids, asks = ex.truth(symbol)
-    view = manager.view(venue, symbol, 100)
-    return list(view.bids) == bids and list(view.asks) == asks
 
 
 async def go_live(manager: BookManager, ex: MiniExchange, venue: str) -> None:

@@ -286,7 +286,6 @@ cdef class Region:
 
 # -- the writer's level encoding -----------------------------------------------------------
 
-from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
 from cpython.dict cimport PyDict_GetItem
 from cpython.object cimport PyObject
 
@@ -328,54 +327,6 @@ cdef inline Py_ssize_t _put(char *buf, Py_ssize_t at, Py_ssize_t cap, object tex
     memcpy(buf + at, p, n)
     buf[at + n] = 32  # b" "
     return at + n + 1
-
-
-def encode_levels(object bids, object asks, int levels, dict cache, bytearray out,
-                  Py_ssize_t start, Py_ssize_t cap):
-    """Write the top ``levels`` of ``bids`` (a ``SortedDict``, best last) and ``asks`` (best
-    first) as ``price qty price qty ...`` (bids best first, then asks) into
-    ``out[start:start + cap]``; ``(bids, asks, length)``, or ``None`` if they do not fit.
-
-    The spellings are ``str`` quantities as stored, else ``number_text`` (floats cached
-    by value in ``cache``): the same text ``orderbook.book.number_text`` gives, so
-    ``Decimal(text)`` is the level's exact value, as the in-process view has it.
-    """
-    if _number_text is None:
-        raise RuntimeError("encode_levels: configure() first")
-    if start < 0 or cap < 0 or start + cap > PyByteArray_GET_SIZE(out):
-        raise ValueError("encode_levels: out is too small")
-    cdef char *buf = PyByteArray_AS_STRING(out) + start
-    cdef Py_ssize_t at = 0
-    cdef int nb = 0, na = 0
-    cdef PyObject *qty
-    if levels > 0:
-        for key in reversed(bids):
-            qty = PyDict_GetItem(bids, key)
-            if qty == NULL:
-                raise KeyError(key)
-            at = _put(buf, at, cap, _text(key, cache))
-            if at < 0:
-                return None
-            at = _put(buf, at, cap, _text(<object>qty, cache))
-            if at < 0:
-                return None
-            nb += 1
-            if nb >= levels:
-                break
-        for key in asks:
-            qty = PyDict_GetItem(asks, key)
-            if qty == NULL:
-                raise KeyError(key)
-            at = _put(buf, at, cap, _text(key, cache))
-            if at < 0:
-                return None
-            at = _put(buf, at, cap, _text(<object>qty, cache))
-            if at < 0:
-                return None
-            na += 1
-            if na >= levels:
-                break
-    return nb, na, (at - 1 if at else 0)
 
 
 # -- the writer's publish, in one call -------------------------------------------------------
@@ -511,7 +462,8 @@ cdef class Publisher:
 
     ``publish(book, off)`` takes ``book.lock``, reads its sync (state, book, reason,
     update id, generation, event time, cause), encodes the top ``levels`` of a LIVE
-    book's sides with :func:`encode_levels`' spellings, packs the payload head
+    book's sides (the exact spellings ``orderbook.book.number_text`` gives), packs the
+    payload head
     (``layout.PAYLOAD_HEAD``) and seqlock-writes the slot at ``off``: the same bytes the
     step-by-step path writes. ``states`` and ``causes`` map members to their codes
     (:mod:`feeds.status`); ``encode_reason(text)`` gives a reason's bytes.
