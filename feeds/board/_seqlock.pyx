@@ -286,6 +286,7 @@ cdef class Region:
 
 # -- the writer's level encoding -----------------------------------------------------------
 
+from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.dict cimport PyDict_GetItem
 from cpython.object cimport PyObject
 
