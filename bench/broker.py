@@ -1,11 +1,14 @@
-"""Books through Redis Streams: publish-to-apply latency, deltas per CPU second, and the
+"""Books through a broker: publish-to-apply latency, deltas per CPU second, and the
 engine's CPU with publishing on vs off, side by side in one run.
 
-    python -m bench.broker [--speed 40] [--symbols 4] [--windows 3] [--window 3]
+    python -m bench.broker [--broker redis|nats] [--speed 40] [--symbols 4] [--windows 3]
+                           [--window 3]
 
 The simulator runs in its own process (``wexbook sim``; ``speed`` 40 and 4 symbols on
-both venues: 8 books, 400 steps/s each, about 3,200 deltas/s), ``redis-server`` in
-another (a free loopback port, no persistence), the subscriber in a third (a
+both venues: 8 books, 400 steps/s each, about 3,200 deltas/s), the broker in another
+(``--broker redis``, the default: ``redis-server`` without persistence; ``nats``:
+``nats-server -js``, its store in a temporary directory; each on a free loopback port),
+the subscriber in a third (a
 ``BookSubscriber`` over all 8 books, recording for every applied delta the time from
 the publisher stamping it to the subscriber having applied it). This process is the
 engine: a ``BookManager`` and a ``BookPublisher``. Publishing alternates off and on
@@ -56,25 +59,34 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_redis() -> tuple[subprocess.Popen[bytes], str, str]:
-    """``redis-server`` on a free loopback port; (process, URL, its directory)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not installed (apt-get install redis-server)")
+def start_broker(kind: str) -> tuple[subprocess.Popen[bytes], str, str]:
+    """``redis-server`` or ``nats-server -js`` on a free loopback port; (process, URL, its
+    directory)."""
+    binary = f"{kind}-server"
+    path = shutil.which(binary) or (
+        f"/usr/sbin/{binary}" if os.path.exists(f"/usr/sbin/{binary}") else None
+    )
+    if path is None:
+        raise SystemExit(f"{binary} is not installed (apt-get install {binary})")
     port = _free_port()
-    directory = tempfile.mkdtemp(prefix="wexbook-bench-redis-")
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--dir", directory]  # fmt: skip
+    directory = tempfile.mkdtemp(prefix=f"wexbook-bench-{kind}-")
+    if kind == "redis":
+        command = [path, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no", "--dir", directory]  # fmt: skip
+        url = f"redis://127.0.0.1:{port}/0"
+    else:
+        command = [path, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", directory]
+        url = f"nats://127.0.0.1:{port}"
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"redis://127.0.0.1:{port}/0", directory
+            return proc, url, directory
         except OSError:
             time.sleep(0.01)
     proc.kill()
-    raise SystemExit("redis-server did not start")
+    raise SystemExit(f"{binary} did not start")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -82,7 +94,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def engine(urls: dict[str, str], redis_url: str, names: list[str], args: argparse.Namespace):
+async def engine(urls: dict[str, str], broker_url: str, names: list[str], args: argparse.Namespace):
     from feeds.broker import BookPublisher
     from feeds.manager import BookManager
     from feeds.rest import MarketClient
@@ -93,7 +105,7 @@ async def engine(urls: dict[str, str], redis_url: str, names: list[str], args: a
     )
     books = [f"{v}:{n}" for v in ("spot", "futures") for n in names]
     async with market, manager:
-        publisher = await BookPublisher(redis_url, linger=args.linger).start(manager)
+        publisher = await BookPublisher(broker_url, linger=args.linger).start(manager)
         await manager.add_many("spot", names)
         await manager.add_many("futures", names)
         deadline = time.monotonic() + 20
@@ -103,7 +115,7 @@ async def engine(urls: dict[str, str], redis_url: str, names: list[str], args: a
             await asyncio.sleep(0.05)
         total = args.windows * 2 * (args.window + 0.2) + 1.5
         sub = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", SUBSCRIBER, redis_url, str(total), *books,
+            sys.executable, "-c", SUBSCRIBER, broker_url, str(total), *books,
             stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         await asyncio.sleep(1.2)
@@ -138,6 +150,7 @@ def _applied():
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.broker", description=__doc__)
+    parser.add_argument("--broker", choices=("redis", "nats"), default="redis")
     parser.add_argument("--speed", type=float, default=40.0)
     parser.add_argument("--symbols", type=int, default=4)
     parser.add_argument("--windows", type=int, default=3)
@@ -147,18 +160,19 @@ def main(argv: list[str] | None = None) -> int:
     names = [f"s{n}_usdt" for n in range(args.symbols)]
     seconds = args.windows * 2 * (args.window + 0.2) + 60
     sim, urls = start_simulator(args.speed, names, seconds)
-    redis, redis_url, directory = start_redis()
+    broker, broker_url, directory = start_broker(args.broker)
     try:
-        cpu, deltas, published, sub = asyncio.run(engine(urls, redis_url, names, args))
+        cpu, deltas, published, sub = asyncio.run(engine(urls, broker_url, names, args))
     finally:
         sim.terminate()
-        redis.terminate()
-        redis.wait()
+        broker.terminate()
+        broker.wait()
         shutil.rmtree(directory, ignore_errors=True)
     span = args.windows * args.window
     delays_ms = [d / 1e6 for d in sub["delays"]]
     rate_on = deltas["on"] / span
-    print(f"books: {2 * args.symbols}, simulator speed {args.speed}, linger {args.linger} s")
+    print(f"broker: {args.broker}; books: {2 * args.symbols}, simulator speed {args.speed}, "
+          f"linger {args.linger} s")  # fmt: skip
     print(f"deltas applied by the engine: {deltas['off'] / span:,.0f}/s (off), "
           f"{rate_on:,.0f}/s (on)")  # fmt: skip
     print(f"engine CPU: off {cpu['off']:.2f} s, on {cpu['on']:.2f} s over {span:.0f} s each: "
