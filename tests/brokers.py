@@ -137,6 +137,13 @@ class NatsServer(BrokerProcess):
         return [self.path, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", self.dir]
 
 
+class PlainNatsServer(NatsServer):
+    """``nats-server`` without JetStream (a server the NATS backend cannot use)."""
+
+    def command(self) -> list[str]:
+        return [self.path, "-a", "127.0.0.1", "-p", str(self.port)]
+
+
 def _client_installed(module: str) -> None:
     try:
         __import__(module)

@@ -215,6 +215,20 @@ async def test_a_publish_the_server_did_not_take_raises(nats_server) -> None:
         await backend.close()
 
 
+async def test_a_server_without_jetstream_is_said_so() -> None:
+    server = brokers.PlainNatsServer()
+    try:
+        for backend in (
+            JetStreamPublishBackend(server.url, "u4", 100),
+            JetStreamReadBackend(server.url, "u4"),
+        ):
+            with pytest.raises(ERRORS, match=r"no JetStream \(nats-server -js\)"):
+                await backend.open()
+            await backend.close()
+    finally:
+        server.cleanup()
+
+
 async def test_reading_starts_after_the_position_asked(nats_server) -> None:
     publisher = JetStreamPublishBackend(nats_server.url, "u3", 100)
     reader = JetStreamReadBackend(nats_server.url, "u3", batch=4)

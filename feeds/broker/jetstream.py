@@ -54,13 +54,15 @@ from typing import Any
 
 import orjson
 
+from .schema import stream_name
+
 try:
     import nats
     from nats.errors import ConnectionClosedError, NoRespondersError
     from nats.errors import Error as NatsError
     from nats.errors import TimeoutError as NatsTimeoutError
     from nats.js import api
-    from nats.js.errors import APIError, BadRequestError, NotFoundError
+    from nats.js.errors import APIError, BadRequestError, NotFoundError, ServiceUnavailableError
 except ImportError:  # the broker extra is not installed: see feeds.broker.backends
     nats = None  # type: ignore[assignment]
     NatsError = OSError  # type: ignore[assignment,misc]
@@ -98,7 +100,7 @@ def stream_names(prefix: str) -> tuple[str, str]:
 def subjects(prefix: str, venue: str, symbol: str) -> tuple[str, str]:
     """The subjects of a book's entries and of its head."""
     v, s = token(venue), token(symbol)
-    return f"{prefix}.{v}.{s}", f"{prefix}.head.{v}.{s}"
+    return stream_name(prefix, v, s, "."), stream_name(f"{prefix}.head", v, s, ".")
 
 
 async def _connect(url: str, timeout: float, name: str, on_closed: Any = None) -> Any:
@@ -123,6 +125,18 @@ async def _connect(url: str, timeout: float, name: str, on_closed: Any = None) -
     )
 
 
+async def _jetstream(nc: Any, timeout: float) -> Any:
+    """The JetStream context of ``nc``, once the server said it has JetStream."""
+    js = nc.jetstream(timeout=timeout)
+    try:
+        await js.account_info()
+    except ServiceUnavailableError:
+        raise APIError(
+            code=503, description="the server has no JetStream (nats-server -js)"
+        ) from None
+    return js
+
+
 async def _close(nc: Any, timeout: float) -> None:
     if nc is not None:
         with contextlib.suppress(*ERRORS):
@@ -137,6 +151,12 @@ async def _ensure_stream(js: Any, config: Any) -> None:
         if exc.err_code != _ALREADY_EXISTS:
             raise
         await js.update_stream(config)
+
+
+def _expire(futures: list[asyncio.Future[int]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_exception(NatsTimeoutError())
 
 
 class JetStreamPublishBackend:
@@ -158,7 +178,7 @@ class JetStreamPublishBackend:
         the server cannot be reached or refuses them)."""
         await self.close()
         nc = self._nc = await _connect(self.url, self.timeout, "wexbook publisher")
-        js = nc.jetstream(timeout=self.timeout)
+        js = await _jetstream(nc, self.timeout)
         old = api.DiscardPolicy.OLD
         await _ensure_stream(
             js,
@@ -221,18 +241,17 @@ class JetStreamPublishBackend:
 
     async def _acknowledged(self, futures: list[asyncio.Future[int]]) -> None:
         """Wait for every acknowledgement; raise the first failure (or a timeout)."""
+        timer = asyncio.get_running_loop().call_later(self.timeout, _expire, futures)
         try:
-            _, pending = await asyncio.wait(futures, timeout=self.timeout)
+            for future in futures:
+                await future
         finally:
+            timer.cancel()
             for future in futures:
                 if not future.done():
                     future.cancel()
-        errors = [f.exception() for f in futures if not f.cancelled()]  # every one retrieved
-        for error in errors:
-            if error is not None:
-                raise error
-        if pending:
-            raise NatsTimeoutError(f"no acknowledgement from the stream within {self.timeout} s")
+                elif not future.cancelled():
+                    future.exception()  # retrieved: an error after the first is not logged
 
     async def write(self, entries: list[tuple[str, str, bytes, bool]]) -> None:
         """Send ``(venue, symbol, entry, is_head)`` entries in order, then the heads (see
@@ -312,7 +331,7 @@ class JetStreamReadBackend:
         self._requests: dict[str, _Follower] = {}
         self._asked = 0
         self._arrived = asyncio.Event()
-        self._expires = int(30e9)  # a pull request's life (ns): it is asked again after
+        self._expires = int(10e9)  # a pull request's life (ns): then another one is sent
 
     async def open(self) -> None:
         """Connect (raises one of :data:`ERRORS` when the server cannot be reached)."""
@@ -321,7 +340,7 @@ class JetStreamReadBackend:
         nc = self._nc = await _connect(
             self.url, self.timeout, "wexbook subscriber", self._arrived.set
         )
-        self._js = nc.jetstream(timeout=self.timeout)
+        self._js = await _jetstream(nc, self.timeout)
         self._inbox = nc.new_inbox()
         await nc.subscribe(self._inbox + ".*", cb=self._on_message)
 
@@ -342,9 +361,9 @@ class JetStreamReadBackend:
     async def read(
         self, positions: dict[tuple[str, str], str], timeout: float, count: int = 1000
     ) -> list[tuple[tuple[str, str], str, bytes]]:
-        """Entries after ``positions`` (``(venue, symbol)`` -> sequence number), waiting up
-        to ``timeout`` seconds for the first: ``[(book, sequence number, entry)]`` in order
-        per book."""
+        """Entries after ``positions`` (``(venue, symbol)`` -> sequence number), at most
+        ``count`` per book, waiting up to ``timeout`` seconds for the first: ``[(book,
+        sequence number, entry)]`` in order per book."""
         self._check()
         followers = []
         for book, position in positions.items():
@@ -367,7 +386,7 @@ class JetStreamReadBackend:
         out: list[tuple[tuple[str, str], str, bytes]] = []
         for follower in followers:
             queue, book = follower.queue, follower.book
-            while queue and len(out) < count:
+            for _ in range(min(count, len(queue))):
                 seq, data = queue.popleft()
                 out.append((book, str(seq), data))
                 follower.at = seq

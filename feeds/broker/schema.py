@@ -1,15 +1,17 @@
 """The broker stream schema, version 1: what a publisher writes and a subscriber reads.
 
 Every book has one stream (Redis: the stream key ``{prefix}:{venue}:{symbol}``; NATS
-JetStream, planned: the subject ``{prefix}.{venue}.{symbol}``). A stream *entry* is one JSON
+JetStream: the subject ``{prefix}.{venue}.{symbol}`` of the stream ``BOOKS_{prefix}``, see
+:mod:`feeds.broker.jetstream`). A stream *entry* is one JSON
 array (UTF-8, written with orjson) of *messages*, oldest first; a publisher puts
 several messages of one book in one entry when they leave in the same batch, and it
 starts a new entry at every snapshot or status, so that such a message always opens
 its entry. The entry that opens with the latest snapshot or status is also kept as
 the book's *head* (Redis: the hash ``{stream}:head`` with fields ``id``, the entry's
-stream id, and ``m``, the entry; NATS, planned: the key ``{venue}.{symbol}`` of a KV
-bucket ``{prefix}-head``, holding the stream sequence and the entry): a new subscriber reads
-it in one call and then reads the stream after it.
+stream id, and ``m``, the entry; NATS: the one message of the subject
+``{prefix}.head.{venue}.{symbol}`` in the stream ``HEADS_{prefix}``, the entry with the
+header ``Wexbook-Position``, its sequence number in ``BOOKS_{prefix}``): a new subscriber
+reads it in one call and then reads the stream after it.
 
 Every message is a JSON object with these fields:
 
