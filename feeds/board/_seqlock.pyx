@@ -79,6 +79,26 @@ cdef extern from *:
         return s + 2;
     }
 
+    /* The same, of two pieces: ``h`` bytes of ``head`` then ``n`` bytes of ``text``. */
+    static inline uint64_t wb_write2(unsigned char *seq, const char *head, size_t h,
+                                     const char *text, size_t n) {
+        uint64_t s = __atomic_load_n((uint64_t *)seq, __ATOMIC_RELAXED);
+        if (s & 1) s += 1;
+        __atomic_store_n((uint64_t *)seq, s + 1, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        memcpy(seq + 16, head, h);
+        if (n) memcpy(seq + 16 + h, text, n);
+        __atomic_store_n((uint64_t *)seq, s + 2, __ATOMIC_RELEASE);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    #ifdef __linux__
+        if (__atomic_load_n((uint32_t *)(seq + 8), __ATOMIC_RELAXED)) {
+            syscall(SYS_futex, (uint32_t *)(seq + WB_LOW_HALF), FUTEX_WAKE, INT_MAX,
+                    NULL, NULL, 0);
+        }
+    #endif
+        return s + 2;
+    }
+
     /* Seqlock read: copy head bytes, then the text whose length is the u32 at
        head + len_at... no: at out + len_at, bounded by cap; 0 on success. */
     static inline int wb_read(const unsigned char *seq, char *out, size_t head,
@@ -156,6 +176,8 @@ cdef extern from *:
     uint32_t wb_add32(void *p, int d) nogil
     uint32_t wb_load32(const void *p) nogil
     uint64_t wb_write(unsigned char *seq, const char *data, size_t n) nogil
+    uint64_t wb_write2(unsigned char *seq, const char *head, size_t h, const char *text,
+                       size_t n) nogil
     int wb_read(const unsigned char *seq, char *out, size_t head, size_t len_at, size_t cap,
                 int retries, uint64_t *seen, size_t *total) nogil
     int wb_wait(unsigned char *seq, uint64_t seen, int64_t timeout_ns) nogil
@@ -335,7 +357,8 @@ cdef inline Py_ssize_t _put(char *buf, Py_ssize_t at, Py_ssize_t cap, object tex
 from itertools import islice as _islice
 
 cimport cython
-from cpython.list cimport PyList_GET_ITEM
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 
 cdef extern from *:
     """
@@ -371,71 +394,185 @@ def configure_sides(sorted_dict) -> None:
     _sorted_dict = sorted_dict
 
 
+cdef extern from *:
+    """
+    /* Borrowed-reference helpers: the walk compares and copies without touching a
+       refcount (a refcount write dirties the object's cache line). */
+    static inline PyObject *wb_dict_get(PyObject *d, PyObject *k) {
+        return PyDict_GetItem(d, k);
+    }
+    static inline int wb_is_float(PyObject *o) { return PyFloat_CheckExact(o); }
+    static inline int wb_is_ascii_str(PyObject *o) {
+        return PyUnicode_CheckExact(o) && PyUnicode_IS_COMPACT_ASCII(o);
+    }
+    static inline uint64_t wb_float_bits(PyObject *o) {
+        double d = PyFloat_AS_DOUBLE(o);
+        uint64_t b;
+        memcpy(&b, &d, 8);
+        return b;
+    }
+    static inline const char *wb_ascii(PyObject *o, Py_ssize_t *n) {
+        *n = PyUnicode_GET_LENGTH(o);
+        return (const char *)PyUnicode_DATA(o);
+    }
+    """
+    PyObject *wb_dict_get(PyObject *d, PyObject *k)
+    int wb_is_float(PyObject *o) nogil
+    int wb_is_ascii_str(PyObject *o) nogil
+    uint64_t wb_float_bits(PyObject *o) nogil
+    const char *wb_ascii(PyObject *o, Py_ssize_t *n) nogil
+
+
+cdef struct LevelMemo:
+    # What the last publish of a slot wrote at one level: the bits of a float price key
+    # and quantity (``kfloat``/``qfloat`` 0 when they were not floats) and where their
+    # spellings lie in that publish's text.
+    uint64_t kbits
+    uint64_t qbits
+    Py_ssize_t koff
+    Py_ssize_t klen
+    Py_ssize_t qoff
+    Py_ssize_t qlen
+    char kfloat
+    char qfloat
+
+
+cdef class SlotMemo:
+    """One slot's last publish, kept by the writer: its text and, per level, the price and
+    quantity it spelled (two buffers, swapped at every publish: the walk reads the last
+    one while it writes the next).
+
+    A float's spelling (``repr``) depends on its value alone, so a level whose price (or
+    quantity) has the same bits as a level of the last publish, at the same place or one
+    place off (an insert or a delete above shifts the levels), copies that spelling from
+    the last text: no Python object is made or looked up. The memo holds no references:
+    it compares values, never addresses.
+    """
+
+    cdef LevelMemo *memo[2]
+    cdef char *text[2]
+    cdef int count[2][2]  # [buffer][side]: levels valid in that buffer
+    cdef int cur
+    cdef int levels
+    cdef Py_ssize_t cap
+
+    def __cinit__(self, int levels, Py_ssize_t cap):
+        cdef int b
+        self.levels = levels
+        self.cap = cap
+        self.cur = 0
+        for b in range(2):
+            self.memo[b] = <LevelMemo *>PyMem_Malloc(sizeof(LevelMemo) * (2 * levels + 1))
+            self.text[b] = <char *>PyMem_Malloc(cap + 1)
+            if self.memo[b] == NULL or self.text[b] == NULL:
+                raise MemoryError()
+            self.count[b][0] = self.count[b][1] = 0
+
+    def __dealloc__(self):
+        cdef int b
+        for b in range(2):
+            PyMem_Free(self.memo[b])
+            PyMem_Free(self.text[b])
+
+    cdef inline void forget(self):
+        self.count[0][0] = self.count[0][1] = self.count[1][0] = self.count[1][1] = 0
+
+
+cdef inline const LevelMemo *_same_price(const LevelMemo *last, int last_n, int n,
+                                        uint64_t bits) noexcept:
+    """The level of the last publish, at ``n`` or one off, whose float price has ``bits``."""
+    if n < last_n and last[n].kfloat and last[n].kbits == bits:
+        return &last[n]
+    if 0 < n and n - 1 < last_n and last[n - 1].kfloat and last[n - 1].kbits == bits:
+        return &last[n - 1]
+    if n + 1 < last_n and last[n + 1].kfloat and last[n + 1].kbits == bits:
+        return &last[n + 1]
+    return NULL
+
+
+cdef inline Py_ssize_t _copy(char *buf, Py_ssize_t at, Py_ssize_t cap, const char *src,
+                             Py_ssize_t n) noexcept:
+    if at + n + 1 > cap:
+        return -1
+    memcpy(buf + at, src, n)
+    buf[at + n] = 32  # b" "
+    return at + n + 1
+
+
+cdef inline Py_ssize_t _spell(char *buf, Py_ssize_t at, Py_ssize_t cap, PyObject *value,
+                              dict cache) except -2:
+    """Write ``value``'s exact spelling (a str as stored, else :func:`_text`)."""
+    cdef Py_ssize_t n
+    cdef const char *p
+    if wb_is_ascii_str(value):
+        p = wb_ascii(value, &n)
+        return _copy(buf, at, cap, p, n)
+    return _put(buf, at, cap, _text(<object>value, cache))
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 cdef inline Py_ssize_t _walk(object side, list lists, bint best_last, int levels, dict cache,
                              char *buf, Py_ssize_t at, Py_ssize_t cap, int *count,
-                             list memo, Py_ssize_t base) except -2:
+                             const LevelMemo *last, int last_n, const char *last_text,
+                             LevelMemo *now) except -2:
     """Write up to ``levels`` ``price qty`` pairs of ``side`` (its keys are the sorted
-    ``lists``, best first, or best last when ``best_last``) from ``buf + at``; the new
-    ``at``, or -1 if they do not fit.
+    ``lists``, best first, or best last when ``best_last``) from ``buf + at``, noting each
+    level in ``now``; the new ``at``, or -1 if they do not fit.
 
-    ``memo`` (``None``, or 4 entries per level: key, its text, quantity, its text, for
-    the ``levels`` of this side from ``base``) holds what the last walk wrote: a key
-    or quantity that is the very object found at the same level (or one level off, as
-    an insert or a delete above shifts them) takes its text from there, with no cache
-    lookup. The memo holds its objects, so an identity match is never a reused address.
+    ``last`` (``last_n`` levels of this side) and ``last_text`` are the slot's last
+    publish (see :class:`SlotMemo`): a float whose bits match there lends its spelling.
     """
-    cdef Py_ssize_t nsub = len(lists), s, j, size, p
-    cdef list sub
+    cdef Py_ssize_t nsub = len(lists), s, j, size, start
+    cdef PyObject *sub
     cdef PyObject *key
     cdef PyObject *qty
-    cdef object ktext, qtext, carry_key = None, carry_text = None, old_key, old_text
-    cdef int n = 0
+    cdef int n = 0, m
+    cdef const LevelMemo *hit
+    cdef LevelMemo *note
+    cdef uint64_t bits
     if levels <= 0:
         count[0] = 0
         return at
     for s in range(nsub):
-        sub = <list><object>PyList_GET_ITEM(lists, nsub - 1 - s if best_last else s)
-        size = len(sub)
+        sub = PyList_GET_ITEM(lists, nsub - 1 - s if best_last else s)
+        size = PyList_GET_SIZE(<object>sub)
         for j in range(size):
-            key = PyList_GET_ITEM(sub, size - 1 - j if best_last else j)
-            qty = PyDict_GetItem(side, <object>key)
+            key = PyList_GET_ITEM(<object>sub, size - 1 - j if best_last else j)
+            qty = wb_dict_get(<PyObject *>side, key)
             if qty == NULL:
                 raise KeyError(<object>key)
-            if memo is None:
-                ktext = _text(<object>key, cache)
-                qtext = _text(<object>qty, cache)
+            note = &now[n]
+            hit = NULL
+            # the price: its spelling from the last publish, at this level or one off
+            note.kfloat = wb_is_float(key)
+            if note.kfloat:
+                bits = note.kbits = wb_float_bits(key)
+                hit = _same_price(last, last_n, n, bits)
+            start = at
+            if hit != NULL:
+                at = _copy(buf, at, cap, last_text + hit.koff, hit.klen)
             else:
-                p = 4 * (base + n)
-                old_key = memo[p]
-                old_text = memo[p + 1]
-                if old_key is <object>key:
-                    ktext = old_text
-                elif carry_key is <object>key:
-                    ktext = carry_text
-                elif n + 1 < levels and memo[p + 4] is <object>key:
-                    ktext = memo[p + 5]
-                else:
-                    ktext = _text(<object>key, cache)
-                carry_key = old_key
-                carry_text = old_text
-                memo[p] = <object>key
-                memo[p + 1] = ktext
-                if type(<object>qty) is str:
-                    qtext = <object>qty
-                elif memo[p + 2] is <object>qty:
-                    qtext = memo[p + 3]
-                else:
-                    qtext = _text(<object>qty, cache)
-                    memo[p + 2] = <object>qty
-                    memo[p + 3] = qtext
-            at = _put(buf, at, cap, ktext)
+                at = _spell(buf, at, cap, key, cache)
             if at < 0:
                 return -1
-            at = _put(buf, at, cap, qtext)
+            note.koff = start
+            note.klen = at - 1 - start
+            # the quantity: a str as stored; a float's spelling from the same level's last
+            note.qfloat = wb_is_float(qty)
+            start = at
+            if note.qfloat:
+                bits = note.qbits = wb_float_bits(qty)
+                if hit != NULL and hit.qfloat and hit.qbits == bits:
+                    at = _copy(buf, at, cap, last_text + hit.qoff, hit.qlen)
+                else:
+                    at = _spell(buf, at, cap, qty, cache)
+            else:
+                at = _spell(buf, at, cap, qty, cache)
             if at < 0:
                 return -1
+            note.qoff = start
+            note.qlen = at - 1 - start
             n += 1
             if n >= levels:
                 count[0] = n
@@ -487,6 +624,7 @@ cdef class Publisher:
     cdef object encode_reason
     cdef object applied
     cdef dict offsets
+    cdef SlotMemo scratch
     cdef readonly unsigned long long published
 
     def __cinit__(self, Region region, int levels, dict cache, Py_ssize_t head,
@@ -511,12 +649,13 @@ cdef class Publisher:
         self.encode_reason = encode_reason
         self.applied = applied
         self.offsets = {}
+        self.scratch = SlotMemo(levels, cap)
         self.published = 0
 
     def add(self, object book, Py_ssize_t off) -> None:
         """Publish ``book`` at ``off`` from :meth:`on_depth` (the publisher keeps it)."""
         self.region.at(off, SLOT_PREFIX + self.head + self.cap)
-        self.offsets[id(book)] = (book, off, [None] * (8 * self.levels + 4))
+        self.offsets[id(book)] = (book, off, SlotMemo(self.levels, self.cap))
 
     def on_depth(self, object book, object decision, object frame) -> bool:
         """The observer hook: publish ``book`` if ``decision`` is ``applied``. False when
@@ -539,12 +678,16 @@ cdef class Publisher:
 
     def publish(self, object book, Py_ssize_t off) -> int:
         """Write ``book``'s slot at ``off`` now; the slot's new sequence number."""
-        cdef list memo = None
+        cdef SlotMemo memo = self.scratch
         cdef PyObject *hit = PyDict_GetItem(self.offsets, id(book))
         if hit != NULL and (<tuple><object>hit)[0] is book and (<tuple><object>hit)[1] == off:
-            memo = <list>(<tuple><object>hit)[2]
+            memo = <SlotMemo>(<tuple><object>hit)[2]
+        else:
+            memo.forget()  # a book publishing without add(): nothing to lend
         cdef char *buf = PyByteArray_AS_STRING(self.buffer)
-        cdef char *text = buf + self.head
+        cdef int last = memo.cur
+        cdef int nxt = 1 - last
+        cdef char *text = memo.text[nxt]
         cdef int nb = 0, na = 0
         cdef Py_ssize_t at = 0, reason_len = 0
         cdef int code
@@ -565,17 +708,23 @@ cdef class Publisher:
                 bids = live.bids
                 asks = live.asks
                 at = _walk(bids, _sorted_lists(bids, self.levels, True), True, self.levels,
-                           self.cache, text, 0, self.cap, &nb, memo, 0)
+                           self.cache, text, 0, self.cap, &nb, memo.memo[last],
+                           memo.count[last][0], memo.text[last], memo.memo[nxt])
                 if at >= 0:
                     at = _walk(asks, _sorted_lists(asks, self.levels, False), False,
-                               self.levels, self.cache, text, at, self.cap, &na, memo,
-                               self.levels)
+                               self.levels, self.cache, text, at, self.cap, &na,
+                               memo.memo[last] + self.levels, memo.count[last][1],
+                               memo.text[last], memo.memo[nxt] + self.levels)
                 if at < 0:
                     code = self.unfit
                     nb = na = 0
                     at = 0
-                elif at:
-                    at -= 1  # the last separator
+                else:
+                    memo.count[nxt][0] = nb
+                    memo.count[nxt][1] = na
+                    memo.cur = nxt  # the next publish lends from this one
+                    if at:
+                        at -= 1  # the last separator
             reason = sync.reason
             if reason:
                 raw = self.encode_reason(reason)
@@ -597,9 +746,9 @@ cdef class Publisher:
             wb_le(buf + P_BIDS, <uint64_t>nb, 2)
             wb_le(buf + P_ASKS, <uint64_t>na, 2)
             wb_le(buf + P_TEXT, <uint64_t>at, 4)
-            if self.head + at > SLOT_PREFIX + self.head + self.cap:
+            if at > self.cap:
                 raise ValueError("text beyond the slot")
-            sequence = wb_write(seq, buf, <size_t>(self.head + at))
+            sequence = wb_write2(seq, buf, <size_t>self.head, text, <size_t>at)
         finally:
             lock.release()
         self.published += 1
