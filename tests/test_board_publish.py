@@ -81,3 +81,29 @@ def test_every_publish_reads_back_as_the_books_truth() -> None:
         assert writer.published >= 400
     finally:
         writer.close()
+
+
+def test_a_spinning_wait_sees_a_publish_and_times_out_without_one() -> None:
+    """``wait(spin=...)`` polls first, then sleeps: it sees a publish made during the spin
+    or after it, returns False at its timeout, and refuses a spin beyond its step."""
+    import threading
+
+    sync = BookSync("btc_usdt", SpotSequencer())
+    sync.on_snapshot(snapshot(1000, bids=[("100", "1")], asks=[("101", "1")]))
+    book = ManagedBook(Venue.SPOT, "btc_usdt", sync, "depth_update@btc_usdt")
+    writer = BoardWriter(f"test-spin-{uuid.uuid4().hex[:8]}", levels=2, slots=2).open()
+    try:
+        writer.on_book(book)
+        reader = BoardReader(writer.name)
+        reader.read("spot", "btc_usdt")
+        assert reader.wait("spot", "btc_usdt", 0.05, spin=0.02) is False
+        for delay in (0.005, 0.06):  # during the spin, then after it (in the futex wait)
+            timer = threading.Timer(delay, writer.publish, (book,))
+            timer.start()
+            assert reader.wait("spot", "btc_usdt", 5.0, spin=0.03) is True
+            timer.join()
+            reader.read("spot", "btc_usdt")
+        with pytest.raises(ValueError, match="spin"):
+            reader.wait("spot", "btc_usdt", 0.01, spin=10.0)
+    finally:
+        writer.close()

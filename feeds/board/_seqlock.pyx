@@ -130,6 +130,31 @@ cdef extern from *:
 
     /* Wait until the u64 at seq is no longer `seen` or timeout_ns passed (<0: forever).
        Returns 1 if it changed, 0 on timeout. */
+    static inline void wb_relax(void) {
+    #if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+    #elif defined(__aarch64__)
+        __asm__ __volatile__("yield");
+    #endif
+    }
+
+    /* Poll the u64 at seq for up to spin_ns (no syscall: for a reader with a core of its
+       own); 1 if it is no longer `seen`. */
+    static int wb_spin(unsigned char *seq, uint64_t seen, int64_t spin_ns) {
+        struct timespec start, now;
+        unsigned int round = 0;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        for (;;) {
+            if (__atomic_load_n((uint64_t *)seq, __ATOMIC_ACQUIRE) != seen) return 1;
+            wb_relax();
+            if ((++round & 63) == 0) {
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                if ((int64_t)(now.tv_sec - start.tv_sec) * 1000000000LL
+                        + (now.tv_nsec - start.tv_nsec) >= spin_ns) return 0;
+            }
+        }
+    }
+
     static int wb_wait(unsigned char *seq, uint64_t seen, int64_t timeout_ns) {
         struct timespec start, now, left;
         int changed = 0;
@@ -181,6 +206,7 @@ cdef extern from *:
     int wb_read(const unsigned char *seq, char *out, size_t head, size_t len_at, size_t cap,
                 int retries, uint64_t *seen, size_t *total) nogil
     int wb_wait(unsigned char *seq, uint64_t seen, int64_t timeout_ns) nogil
+    int wb_spin(unsigned char *seq, uint64_t seen, int64_t spin_ns) nogil
     int64_t wb_now_ns() nogil
     void *wb_map(int fd, size_t size) nogil
     int munmap(void *addr, size_t length) nogil
@@ -295,14 +321,26 @@ cdef class Region:
             return None
         return seen, PyBytes_FromStringAndSize(self.scratch, <Py_ssize_t>total)
 
-    def wait(self, Py_ssize_t off, uint64_t seen, double timeout) -> bool:
-        """Block (GIL released, no spinning) until the sequence of the slot at ``off`` is
-        not ``seen``, or ``timeout`` seconds passed (negative: no limit). True if it moved."""
+    def wait(self, Py_ssize_t off, uint64_t seen, double timeout, double spin=0.0) -> bool:
+        """Block (GIL released) until the sequence of the slot at ``off`` is not ``seen``,
+        or ``timeout`` seconds passed (negative: no limit). True if it moved.
+
+        ``spin``: first poll for up to that many seconds (a core busy, no syscall: the
+        lowest latency, for a reader with a core of its own), then sleep in a futex wait.
+        """
         cdef unsigned char *seq = self.at(off, SLOT_PREFIX)
         cdef int64_t ns = -1 if timeout < 0 else <int64_t>(timeout * 1e9)
-        cdef int changed
+        cdef int64_t spin_ns = <int64_t>(spin * 1e9) if spin > 0 else 0
+        cdef int changed = 0
+        if ns >= 0 and spin_ns > ns:
+            spin_ns = ns
         with nogil:
-            changed = wb_wait(seq, seen, ns)
+            if spin_ns > 0:
+                changed = wb_spin(seq, seen, spin_ns)
+                if ns >= 0:
+                    ns -= spin_ns
+            if not changed and ns != 0:
+                changed = wb_wait(seq, seen, ns)
         return bool(changed)
 
 
