@@ -107,3 +107,36 @@ def test_a_spinning_wait_sees_a_publish_and_times_out_without_one() -> None:
             reader.wait("spot", "btc_usdt", 0.01, spin=10.0)
     finally:
         writer.close()
+
+
+def test_a_readers_view_cache_rebuilds_exactly_what_changed() -> None:
+    """The reader's per-book view cache: levels spelled as before (at the same place or
+    one off) are the very same ``Level``s, every other one is built from its spelling; a
+    text shorter than its head says is refused."""
+    from feeds.board import atomics
+    from orderbook import Level
+
+    cache = atomics.require().ViewCache(4)
+    decimals: dict[str, Decimal] = {}
+
+    def build(text: str, nb: int, na: int, wb: int, wa: int) -> tuple:
+        return cache.build(text.encode(), nb, na, wb, wa, decimals, Level, Decimal)
+
+    bids, asks = build("100 1 99.5 2 101 3 101.5 4", 2, 2, 2, 2)
+    assert bids == (Level(Decimal("100"), Decimal("1")), Level(Decimal("99.5"), Decimal("2")))
+    assert asks == (Level(Decimal("101"), Decimal("3")), Level(Decimal("101.5"), Decimal("4")))
+    # a bid inserted on top shifts the others down; an ask's quantity changes
+    bids2, asks2 = build("100.5 7 100 1 99.5 2 101 3 101.5 4.5", 3, 2, 3, 2)
+    assert [str(lv.price) for lv in bids2] == ["100.5", "100", "99.5"]
+    assert bids2[1] is bids[0] and bids2[2] is bids[1]  # shifted, reused
+    assert asks2[0] is asks[0] and asks2[1] is not asks[1]
+    assert asks2[1] == Level(Decimal("101.5"), Decimal("4.5"))
+    # fewer levels asked than held, then a spelling that differs only in form
+    bids3, asks3 = build("100.5 7 100 1.0 99.5 2 101 3 101.5 4.5", 3, 2, 2, 1)
+    assert len(bids3) == 2 and len(asks3) == 1
+    assert bids3[0] is bids2[0] and bids3[1] is not bids2[1]
+    assert str(bids3[1].qty) == "1.0"
+    with pytest.raises(ValueError):
+        build("100 1 99.5", 2, 0, 2, 0)
+    with pytest.raises(ValueError):
+        build("100 1", 5, 0, 5, 0)  # more levels than the cache holds

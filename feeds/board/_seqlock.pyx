@@ -791,3 +791,154 @@ cdef class Publisher:
             lock.release()
         self.published += 1
         return sequence
+
+
+# -- the reader's views ------------------------------------------------------------------------
+
+cdef extern from "Python.h":
+    object PyUnicode_DecodeASCII(const char *s, Py_ssize_t size, const char *errors)
+
+from cpython.ref cimport Py_INCREF
+from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
+from libc.string cimport memcmp
+
+
+cdef inline int _same_pair(const char *old, const Py_ssize_t *start, const Py_ssize_t *length,
+                           int last_n, int i, const char *pair, Py_ssize_t n) noexcept:
+    """The level of the last view, at ``i`` or one off, spelled as ``pair``; -1 if none."""
+    cdef int c, k
+    for k in range(3):
+        c = i if k == 0 else (i - 1 if k == 1 else i + 1)
+        if 0 <= c < last_n and length[c] == n and memcmp(old + start[c], pair, n) == 0:
+            return c
+    return -1
+
+
+cdef class ViewCache:
+    """A reader's memo of one slot's last view: the text it was built from and the
+    ``Level`` tuples it built, so that the next view of the slot rebuilds only the levels
+    whose spelling changed.
+
+    A level whose ``price qty`` bytes equal those of a level of the last view (at the same
+    place or one off: an insert or a delete above shifts them) is that very ``Level``
+    (the same bytes spell the same exact decimals); any other level is built from its
+    spelling, its ``Decimal``s taken from ``decimals`` (spelling -> ``Decimal``) or made.
+    """
+
+    cdef bytes text
+    cdef Py_ssize_t *start
+    cdef Py_ssize_t *length
+    cdef list built
+    cdef int count[2]
+    cdef int levels
+
+    def __cinit__(self, int levels):
+        if levels < 0:
+            raise ValueError("levels must not be negative")
+        self.levels = levels
+        self.text = b""
+        self.start = <Py_ssize_t *>PyMem_Malloc(sizeof(Py_ssize_t) * (2 * levels + 1))
+        self.length = <Py_ssize_t *>PyMem_Malloc(sizeof(Py_ssize_t) * (2 * levels + 1))
+        if self.start == NULL or self.length == NULL:
+            raise MemoryError()
+        self.built = [None] * (2 * levels)
+        self.count[0] = self.count[1] = 0
+
+    def __dealloc__(self):
+        PyMem_Free(self.start)
+        PyMem_Free(self.length)
+
+    def build(self, bytes text, int nb, int na, int want_b, int want_a, dict decimals,
+              object level_type, object decimal_type):
+        """``(bids, asks)``: tuples of the first ``want_b`` of the ``nb`` bids and the first
+        ``want_a`` of the ``na`` asks of ``text`` (``price qty`` pairs, one space apart,
+        bids then asks), each a ``level_type`` of two ``decimal_type``."""
+        cdef int L = self.levels
+        if not (0 <= want_b <= nb <= L and 0 <= want_a <= na <= L):
+            raise ValueError("ViewCache.build: level counts out of range")
+        cdef const char *s = PyBytes_AS_STRING(text)
+        cdef Py_ssize_t n = len(text), at = 0, end, mid
+        cdef const char *old = PyBytes_AS_STRING(self.text)
+        cdef Py_ssize_t *pair_start = <Py_ssize_t *>PyMem_Malloc(sizeof(Py_ssize_t) * (nb + na + 1))
+        cdef Py_ssize_t *pair_len = <Py_ssize_t *>PyMem_Malloc(sizeof(Py_ssize_t) * (nb + na + 1))
+        cdef Py_ssize_t *new_start = <Py_ssize_t *>PyMem_Malloc(sizeof(Py_ssize_t) * (2 * L + 1))
+        cdef Py_ssize_t *new_len = <Py_ssize_t *>PyMem_Malloc(sizeof(Py_ssize_t) * (2 * L + 1))
+        cdef list built = [None] * (2 * L)
+        cdef tuple out
+        cdef int k, side, i, base, want, last_n, c, spaces
+        cdef Py_ssize_t ln, st
+        cdef object level, price, qty
+        cdef PyObject *hit
+        cdef tuple result
+        if pair_start == NULL or pair_len == NULL or new_start == NULL or new_len == NULL:
+            PyMem_Free(pair_start)
+            PyMem_Free(pair_len)
+            PyMem_Free(new_start)
+            PyMem_Free(new_len)
+            raise MemoryError()
+        try:
+            # the pairs: "p q" spans, separated by single spaces
+            for k in range(nb + na):
+                end = at
+                spaces = 0
+                while end < n:
+                    if s[end] == 32:
+                        spaces += 1
+                        if spaces == 2:
+                            break
+                    end += 1
+                if spaces < 1 or end == at:
+                    raise ValueError("board text holds fewer levels than its head says")
+                pair_start[k] = at
+                pair_len[k] = end - at
+                at = end + 1
+            sides = []
+            for side in range(2):
+                base = 0 if side == 0 else nb
+                want = want_b if side == 0 else want_a
+                last_n = self.count[side]
+                out = PyTuple_New(want)
+                for i in range(want):
+                    st = pair_start[base + i]
+                    ln = pair_len[base + i]
+                    c = _same_pair(old, self.start + side * L, self.length + side * L,
+                                   last_n, i, s + st, ln)
+                    if c >= 0:
+                        level = <object>PyList_GET_ITEM(self.built, side * L + c)
+                    else:
+                        mid = st
+                        while s[mid] != 32:
+                            mid += 1
+                        ptext = PyUnicode_DecodeASCII(s + st, mid - st, NULL)
+                        qtext = PyUnicode_DecodeASCII(s + mid + 1, st + ln - mid - 1, NULL)
+                        hit = PyDict_GetItem(decimals, ptext)
+                        if hit != NULL:
+                            price = <object>hit
+                        else:
+                            price = decimals[ptext] = decimal_type(ptext)
+                        hit = PyDict_GetItem(decimals, qtext)
+                        if hit != NULL:
+                            qty = <object>hit
+                        else:
+                            qty = decimals[qtext] = decimal_type(qtext)
+                        level = tuple.__new__(level_type, (price, qty))
+                    Py_INCREF(level)
+                    PyTuple_SET_ITEM(out, i, level)
+                    built[side * L + i] = level
+                    new_start[side * L + i] = st
+                    new_len[side * L + i] = ln
+                sides.append(out)
+            # the memo is this view now
+            for k in range(2 * L):
+                self.start[k] = new_start[k]
+                self.length[k] = new_len[k]
+            self.built = built
+            self.count[0] = want_b
+            self.count[1] = want_a
+            self.text = text
+            return sides[0], sides[1]
+        finally:
+            PyMem_Free(pair_start)
+            PyMem_Free(pair_len)
+            PyMem_Free(new_start)
+            PyMem_Free(new_len)

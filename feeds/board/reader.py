@@ -47,7 +47,6 @@ from .errors import (
     NoConsistentCopy,
 )
 
-_new_tuple = tuple.__new__
 _DECIMALS_MAX = 1 << 16
 
 
@@ -107,6 +106,8 @@ class BoardReader:
         self._slots: dict[tuple[str, str], int] = {}
         self._seen: dict[int, int] = {}
         self._decimals: dict[str, Decimal] = {}
+        #: Per book, the last view's levels (rebuilt only where their spelling changed).
+        self._views: dict[tuple[str, str], Any] = {}
         self._attach()
 
     # -- attaching ----------------------------------------------------------------------
@@ -137,6 +138,7 @@ class BoardReader:
         self._file = (stat.st_dev, stat.st_ino)
         self._slots.clear()
         self._seen.clear()
+        self._views.clear()
         self.attachments += 1
         if old is not None:
             old.close()
@@ -304,15 +306,16 @@ class BoardReader:
                     symbol, venue, "unfit", "its levels do not fit the board's slot"
                 )
             raise status_error(venue, symbol, state_code(state), copy.reason)
-        tokens = copy.text.decode("ascii").split(" ") if copy.text else []
         nb, na = copy.bids, copy.asks
         wanted_b = nb if levels is None else min(nb, levels)
         wanted_a = na if levels is None else min(na, levels)
         decimals = self._decimals
         if len(decimals) > _DECIMALS_MAX:
             decimals.clear()
-        bids = _levels(tokens, 0, wanted_b, decimals)
-        asks = _levels(tokens, 2 * nb, wanted_a, decimals)
+        cache = self._views.get((venue, symbol))
+        if cache is None:
+            cache = self._views[venue, symbol] = self.helper.ViewCache(self.header.levels)  # type: ignore[union-attr]
+        bids, asks = cache.build(copy.text, nb, na, wanted_b, wanted_a, decimals, Level, Decimal)
         return BookView(
             symbol=symbol,
             venue=venue,
@@ -367,19 +370,3 @@ class BoardReader:
             f"board {self.name} epoch {self.epoch:x} pid {header.pid} "  # type: ignore[union-attr]
             f"heartbeat {self.heartbeat_age():.2f} s books {len(self.books())}"
         )
-
-
-def _levels(tokens: list[str], start: int, count: int, decimals: dict[str, Decimal]) -> tuple:
-    out = []
-    append = out.append
-    get = decimals.get
-    for i in range(start, start + 2 * count, 2):
-        p, q = tokens[i], tokens[i + 1]
-        price = get(p)
-        if price is None:
-            price = decimals[p] = Decimal(p)
-        qty = get(q)
-        if qty is None:
-            qty = decimals[q] = Decimal(q)
-        append(_new_tuple(Level, (price, qty)))
-    return tuple(out)
