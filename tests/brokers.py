@@ -208,7 +208,14 @@ async def _subscribe_main(
                       _levels(view.asks)])  # fmt: skip
 
     silence = float(os.environ.get("BROKER_CHILD_MAX_SILENCE", "1.0"))
-    sub = BookSubscriber(url, books, prefix=prefix, max_silence=silence, on_entry=on_entry)
+    backend = None
+    if os.environ.get("BROKER_CHILD_BATCH"):  # NATS: messages per pull request
+        from feeds.broker.jetstream import JetStreamReadBackend
+
+        backend = JetStreamReadBackend(url, prefix, batch=int(os.environ["BROKER_CHILD_BATCH"]))
+    sub = BookSubscriber(
+        url, books, prefix=prefix, max_silence=silence, on_entry=on_entry, backend=backend
+    )
     await sub.start()
     deadline = time.monotonic() + seconds
     ready = False
@@ -286,14 +293,18 @@ def child(
     books: list[str],
     prefix: str,
     max_silence: float = 1.0,
+    batch: int | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ``python tests/brokers.py KIND ...`` (a subscriber or an engine) as a process."""
+    """Start ``python tests/brokers.py KIND ...`` (a subscriber or an engine) as a process
+    (``batch``: a NATS subscriber's messages per pull request)."""
     import sys
 
     here = os.path.dirname(os.path.abspath(__file__))
     command = [sys.executable, os.path.join(here, "brokers.py"), kind, url, out, str(seconds),
                prefix, *books]  # fmt: skip
     env = {**os.environ, "BROKER_CHILD_MAX_SILENCE": str(max_silence)}
+    if batch is not None:
+        env["BROKER_CHILD_BATCH"] = str(batch)
     return subprocess.Popen(command, cwd=os.path.dirname(here), env=env)
 
 

@@ -84,13 +84,16 @@ async def test_broker_restart_mid_stream_heals_counted(nats_server) -> None:
 
 async def test_paused_subscriber_whose_history_was_trimmed_heals(nats_server, tmp_path) -> None:
     out = str(tmp_path / "paused.json")
-    # 20 entries per book kept; the paused subscriber holds at most one pull request's worth.
+    # 20 entries per book kept; the paused subscriber holds at most a pull request's worth
+    # (4: like a Redis reader, which holds nothing it has not asked for).
     async with engine(nats_server.url, prefix="n4", maxlen=20, snapshot_every=10) as run:
-        process = child("subscribe", nats_server.url, out, 20, BOOKS, "n4", max_silence=5.0)
+        process = child(
+            "subscribe", nats_server.url, out, 20, BOOKS, "n4", max_silence=5.0, batch=4
+        )
         try:
             await wait_ready([out])
             process.send_signal(signal.SIGSTOP)
-            await asyncio.sleep(2.0)  # several hundred entries per book
+            await asyncio.sleep(1.5)  # far more than 20 + 4 entries per book
             process.send_signal(signal.SIGCONT)
             await asyncio.sleep(1.0)
         except BaseException:
@@ -227,6 +230,29 @@ async def test_a_server_without_jetstream_is_said_so() -> None:
             await backend.close()
     finally:
         server.cleanup()
+
+
+async def test_reading_while_the_streams_are_made_leaves_the_server_up(nats_server) -> None:
+    reader = JetStreamReadBackend(nats_server.url, "u5")
+    await reader.open()
+    try:
+        for n in range(20):  # each a new prefix: its streams made while a reader asks
+            prefix = f"u5x{n}"
+            reader = JetStreamReadBackend(nats_server.url, prefix)
+            publisher = JetStreamPublishBackend(nats_server.url, prefix, 100)
+            await reader.open()
+            opening = asyncio.create_task(publisher.open())
+            while not opening.done():
+                assert await reader.head("spot", "btc_usdt") is None
+                assert await reader.read({("spot", "btc_usdt"): reader.START}, 0.0) == []
+            await opening
+            await publisher.write([("spot", "btc_usdt", b"[1]", True)])
+            assert await reader.head("spot", "btc_usdt") == ("1", b"[1]")
+            await publisher.close()
+            await reader.close()
+    finally:
+        await reader.close()
+    assert nats_server.process.poll() is None  # nats-server 2.9.10 crashed on message gets
 
 
 async def test_reading_starts_after_the_position_asked(nats_server) -> None:

@@ -30,6 +30,13 @@ stream after its position misses nothing. One that read the head just before it 
 replaced holds the older head, whose position is older still, and reads every message
 after it (a new publisher instance in between is a break: counted, the head read again).
 
+Both streams allow direct gets: a head is read with one (``$JS.API.DIRECT.GET``, the last
+message of the book's head subject, answered by the stream itself), once the heads'
+stream was seen to exist (a direct get to no stream is not answered at all); a reader
+makes no consumer before the books' stream exists. (A message get,
+``$JS.API.STREAM.MSG.GET``, for a stream that is still being made crashes nats-server
+2.9.10.) It needs nats-server 2.9 or later.
+
 Reading: per book, an ephemeral pull consumer (no acknowledgements, its state in
 memory) filtered on the book's subject and started after the position asked, with pull
 requests of ``batch`` messages (another one when less than half is owed): a subscriber
@@ -188,6 +195,7 @@ class JetStreamPublishBackend:
                 max_msgs_per_subject=self.maxlen,
                 discard=old,
                 storage=api.StorageType.FILE,
+                allow_direct=True,
             ),
         )
         await _ensure_stream(
@@ -198,6 +206,7 @@ class JetStreamPublishBackend:
                 max_msgs_per_subject=1,
                 discard=old,
                 storage=api.StorageType.FILE,
+                allow_direct=True,
             ),
         )
         self._inbox = nc.new_inbox()
@@ -320,7 +329,7 @@ class JetStreamReadBackend:
     #: The position before the first entry of a stream.
     START = "0"
 
-    def __init__(self, url: str, prefix: str, timeout: float = 2.0, batch: int = 256) -> None:
+    def __init__(self, url: str, prefix: str, timeout: float = 2.0, batch: int = 64) -> None:
         self.url, self.prefix, self.timeout, self.batch = url, prefix, timeout, batch
         self.stream, self.heads = stream_names(prefix)
         self._nc: Any = None
@@ -330,12 +339,14 @@ class JetStreamReadBackend:
         self._by_consumer: dict[str, _Follower] = {}
         self._requests: dict[str, _Follower] = {}
         self._asked = 0
+        self._known: set[str] = set()  #: the streams seen on this connection
         self._arrived = asyncio.Event()
         self._expires = int(10e9)  # a pull request's life (ns): then another one is sent
 
     async def open(self) -> None:
         """Connect (raises one of :data:`ERRORS` when the server cannot be reached)."""
         await self.close()
+        self._known = set()
         self._arrived = asyncio.Event()
         nc = self._nc = await _connect(
             self.url, self.timeout, "wexbook subscriber", self._arrived.set
@@ -349,14 +360,33 @@ class JetStreamReadBackend:
         book's consumer starts afresh at the next :meth:`read`."""
         self._check()
         await self._forget((venue, symbol))
-        try:
-            msg = await self._js.get_last_msg(self.heads, subjects(self.prefix, venue, symbol)[1])
-        except NotFoundError:
-            return None  # no head for the book, or no stream yet
-        position = (msg.headers or {}).get(POSITION, "")
-        if not position.isdigit() or msg.data is None:
+        if not await self._exists(self.heads):
+            return None
+        subject = subjects(self.prefix, venue, symbol)[1]
+        msg = await self._nc.request(
+            f"$JS.API.DIRECT.GET.{self.heads}.{subject}", b"", timeout=self.timeout
+        )
+        headers = msg.headers or {}
+        status = headers.get("Status")
+        if status == "404":
+            return None
+        if status:
+            raise APIError(code=int(status), description=headers.get("Description"))
+        position = headers.get(POSITION, "")
+        if not position.isdigit():
             return None
         return position, msg.data
+
+    async def _exists(self, stream: str) -> bool:
+        """Whether ``stream`` exists (asked until it does, once per connection)."""
+        if stream in self._known:
+            return True
+        try:
+            await self._js.stream_info(stream)
+        except NotFoundError:
+            return False
+        self._known.add(stream)
+        return True
 
     async def read(
         self, positions: dict[tuple[str, str], str], timeout: float, count: int = 1000
@@ -366,7 +396,8 @@ class JetStreamReadBackend:
         sequence number, entry)]`` in order per book."""
         self._check()
         followers = []
-        for book, position in positions.items():
+        ready = await self._exists(self.stream)
+        for book, position in positions.items() if ready else ():
             at = int(position) if position.isdigit() else 0
             follower = self._followers.get(book)
             if follower is None or follower.at != at:
@@ -415,6 +446,7 @@ class JetStreamReadBackend:
         try:
             info = await self._js.add_consumer(self.stream, config)
         except NotFoundError:
+            self._known.discard(self.stream)  # it is gone: asked again before the next one
             return None
         follower = _Follower(book, subject, info.name, at)
         if dead is not None:  # what the dead one delivered is kept
