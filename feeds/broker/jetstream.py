@@ -129,6 +129,7 @@ async def _connect(url: str, timeout: float, name: str, on_closed: Any = None) -
         max_outstanding_pings=MAX_PINGS,
         error_cb=quiet,
         closed_cb=closed,
+        skip_subject_validation=True,  # every subject is built here (see subjects())
     )
 
 
