@@ -22,9 +22,15 @@ import test_broker_redis as scenarios
 from brokers import child, wait_ready
 from helpers import wait_for
 from prometheus_client import CollectorRegistry, generate_latest
-from test_broker_redis import BOOKS, Watched, engine, subscriber_output, wait_process
+from test_broker_redis import BOOKS, Watched, engine, exact, subscriber_output, wait_process
 
-from feeds.broker import BookPublisher, BookSubscriber, BrokerUnavailable, backend_kind
+from feeds.broker import (
+    BookPublisher,
+    BookSubscriber,
+    BrokerUnavailable,
+    ThreadedBookSubscriber,
+    backend_kind,
+)
 from feeds.broker.backends import BACKENDS, errors_of, publish_backend, read_backend
 from feeds.broker.jetstream import (
     ERRORS,
@@ -35,6 +41,7 @@ from feeds.broker.jetstream import (
     token,
 )
 from feeds.metrics import register
+from orderbook import BookNotLive
 
 nats_server = brokers.nats_server  # the fixture
 
@@ -108,6 +115,29 @@ async def test_paused_subscriber_whose_history_was_trimmed_heals(nats_server, tm
         assert stats[book].get("gap", 0) >= 1, stats[book]  # history trimmed away: counted
         assert stats[book]["snapshots"] >= 2  # and healed from a later snapshot
         assert any(state == "live" for state, *_ in result["states"][book][2:])
+
+
+async def test_a_threaded_subscriber_serves_views_from_any_thread(nats_server) -> None:
+    async with engine(nats_server.url, prefix="n6") as run:
+        sub = ThreadedBookSubscriber(nats_server.url, BOOKS, prefix="n6", max_silence=1.0)
+        with sub:
+            for book in BOOKS:
+                assert await asyncio.to_thread(sub.wait_live, *book.split(":"), 10)
+            compared = 0
+            for _ in range(100):  # the faults are on: some reads find it not LIVE
+                await asyncio.sleep(0.01)
+                try:
+                    view = sub.view("spot", "btc_usdt", 10)  # not the subscriber's thread
+                except BookNotLive:
+                    continue
+                truth = run.truth.get(("spot", "btc_usdt", view.update_id))
+                if truth is not None:
+                    compared += 1
+                    bids = [[str(p), str(q)] for p, q in view.bids]
+                    asks = [[str(p), str(q)] for p, q in view.asks]
+                    assert exact(bids, asks) == exact(*truth)
+            assert compared > 0
+        assert sub.status("spot", "btc_usdt").state.value == "closed"
 
 
 # -- the backend's own ------------------------------------------------------------------------
