@@ -308,6 +308,35 @@ async def test_reading_starts_after_the_position_asked(nats_server) -> None:
         await publisher.close()
 
 
+async def test_a_consumer_deleted_under_the_reader_is_made_again_where_it_stood(
+    nats_server,
+) -> None:
+    publisher = JetStreamPublishBackend(nats_server.url, "u6", 100)
+    reader = JetStreamReadBackend(nats_server.url, "u6", batch=4)
+    await publisher.open()
+    await reader.open()
+    try:
+        book = ("spot", "btc_usdt")
+        await publisher.write([("spot", "btc_usdt", b"[%d]" % n, False) for n in range(3)])
+        entries = await reader.read({book: reader.START}, 1.0)
+        position = entries[-1][1]
+        got = [entry for _, _, entry in entries]
+        async with admin(nats_server.url) as js:
+            for consumer in await js.consumers_info("BOOKS_u6"):
+                await js.delete_consumer("BOOKS_u6", consumer.name)
+        await publisher.write([("spot", "btc_usdt", b"[%d]" % n, False) for n in range(3, 9)])
+        for _ in range(10):
+            if len(got) >= 9:
+                break
+            entries = await reader.read({book: position}, 0.5)
+            got.extend(entry for _, _, entry in entries)
+            position = entries[-1][1] if entries else position
+        assert got == [b"[%d]" % n for n in range(9)]  # none lost, none twice
+    finally:
+        await reader.close()
+        await publisher.close()
+
+
 # -- the command line ---------------------------------------------------------------------------
 
 

@@ -307,11 +307,10 @@ class JetStreamPublishBackend:
 class _Follower:
     """One book's pull consumer as the reader keeps it."""
 
-    __slots__ = ("at", "book", "consumer", "dead", "owed", "queue", "received", "subject")
+    __slots__ = ("at", "book", "consumer", "dead", "owed", "queue", "received")
 
-    def __init__(self, book: tuple[str, str], subject: str, consumer: str, at: int) -> None:
+    def __init__(self, book: tuple[str, str], consumer: str, at: int) -> None:
         self.book = book
-        self.subject = subject
         self.consumer = consumer
         self.at = at  #: the position the caller stands at (the last sequence returned)
         self.received = at  #: the last sequence the consumer delivered
@@ -434,12 +433,11 @@ class JetStreamReadBackend:
         """A new consumer for ``book`` after ``at`` (or where the ``dead`` one stood)."""
         await self._forget(book)
         start = at if dead is None else dead.received
-        subject = subjects(self.prefix, *book)[0]
         config = api.ConsumerConfig(
             ack_policy=api.AckPolicy.NONE,
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=start + 1,
-            filter_subject=subject,
+            filter_subject=subjects(self.prefix, *book)[0],
             inactive_threshold=30.0,
             mem_storage=True,
             num_replicas=1,
@@ -449,7 +447,7 @@ class JetStreamReadBackend:
         except NotFoundError:
             self._known.discard(self.stream)  # it is gone: asked again before the next one
             return None
-        follower = _Follower(book, subject, info.name, at)
+        follower = _Follower(book, info.name, at)
         if dead is not None:  # what the dead one delivered is kept
             follower.queue, follower.received = dead.queue, dead.received
         self._followers[book] = self._by_consumer[info.name] = follower
@@ -498,10 +496,10 @@ class JetStreamReadBackend:
             self._arrived.set()
             return
         # The end of a pull request: 408 expired (asked again), else the consumer is gone.
-        follower = self._requests.pop(msg.subject.rpartition(".")[2], None)
+        ident = msg.subject.rpartition(".")[2]
+        follower = self._requests.pop(ident, None)
         if follower is None:
             return
-        ident = msg.subject.rpartition(".")[2]
         follower.owed = deque(o for o in follower.owed if o[0] != ident)
         if (msg.headers or {}).get("Status") != "408":
             follower.dead = True
