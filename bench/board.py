@@ -90,6 +90,7 @@ async def engine(config: dict[str, Any]) -> dict[str, Any]:
             window = await measure(lambda: sum(b.depth_events for b in books), config["seconds"])
             live = sum(b.sync.is_live for b in books)
             published = writer.published if writer is not None else 0
+            patched = writer.stats()["patched"] if writer is not None else 0
         finally:
             samples, errors = await asyncio.to_thread(collect, readers)
             if writer is not None:
@@ -99,6 +100,7 @@ async def engine(config: dict[str, Any]) -> dict[str, Any]:
         "live": live,
         "books": len(books),
         "published": published,
+        "patched": patched,
         "samples": samples,
         "errors": errors[:5],
     }
@@ -320,6 +322,11 @@ def main(argv: list[str] | None = None) -> int:
                     note = result.get("error") or (
                         f"{result['frames'] / result['wall']:,.0f} frames/s, "
                         f"cpu {result['cpu'] / result['wall']:.3f} s/s"
+                        + (
+                            f", {result['patched'] / result['published']:.0%} of publishes patched"
+                            if result.get("published")
+                            else ""
+                        )
                     )
                 print(f"[rep {rep + 1}/{args.reps}] {variant}: {note}", flush=True)
                 results[variant].append(result)

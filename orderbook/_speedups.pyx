@@ -1092,6 +1092,18 @@ cdef int _spans_plain(Scan* sc, Py_ssize_t start, Py_ssize_t end) noexcept nogil
     return 1
 
 
+cdef int frame_plain(Scan* sc) noexcept nogil:
+    """Every level of a scanned frame is plain (:func:`_spans_plain`): what the hot path
+    applies, with the effects of ``_apply_side`` (for other compiled modules)."""
+    return _spans_plain(sc, 0, sc.n_levels)
+
+
+cdef int plain_price(const unsigned char* s, Py_ssize_t n, double* out) noexcept nogil:
+    """The key of a plain price spelling (:func:`_plain_price`): the double ``float()``
+    gives (for other compiled modules)."""
+    return _plain_price(s, n, out)
+
+
 cdef object _hand_on(object sync, object raw):
     global FRAMES_HANDED_ON
     FRAMES_HANDED_ON += 1

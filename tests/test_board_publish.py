@@ -140,3 +140,74 @@ def test_a_readers_view_cache_rebuilds_exactly_what_changed() -> None:
         build("100 1 99.5", 2, 0, 2, 0)
     with pytest.raises(ValueError):
         build("100 1", 5, 0, 5, 0)  # more levels than the cache holds
+
+
+def _raw(venue: str, last: int, bids: list, asks: list) -> bytes:
+    import orjson
+
+    data: dict = {"s": "btc_usdt", "a": asks, "b": bids}
+    if venue == "spot":
+        data.update(fi=last + 1, i=last + 1)
+    else:
+        data.update(pu=last, fu=last + 1, u=last + 1)
+    return orjson.dumps({"topic": "depth_update", "event": "depth_update@btc_usdt", "data": data})
+
+
+@pytest.mark.parametrize("venue", ["spot", "futures"])
+def test_patched_publishes_spell_the_books_truth(venue: str) -> None:
+    """Applied raw frames are patched onto the slot's last publish (no walk of the book):
+    inserts, changes and deletes at the top, levels entering and leaving it, a side
+    emptied and refilled, deletes of levels not kept, frames the patch must refuse (a
+    publish missed, a spelling that is not plain), out of LIVE and back. After every
+    frame the reader's view spells exactly what the in-process view spells."""
+    from orderbook import FuturesSequencer
+
+    rng = random.Random(7 if venue == "spot" else 8)
+    levels = 5
+    sequencer = SpotSequencer() if venue == "spot" else FuturesSequencer()
+    sync = BookSync("btc_usdt", sequencer)
+    bids = [(f"{100 - i * 0.25:.2f}", f"{rng.randint(1, 9)}.5") for i in range(8)]
+    asks = [(f"{100.5 + i * 0.25:.2f}", f"{rng.randint(1, 9)}.5") for i in range(8)]
+    sync.on_snapshot(snapshot(1000, bids=bids, asks=asks))
+    book = ManagedBook(Venue(venue), "btc_usdt", sync, "depth_update@btc_usdt")
+    writer = BoardWriter(f"test-patch-{uuid.uuid4().hex[:8]}", levels=levels, slots=2).open()
+
+    def spelled(view) -> list:  # type: ignore[no-untyped-def]
+        return [[(str(lv.price), str(lv.qty)) for lv in side] for side in (view.bids, view.asks)]
+
+    try:
+        writer.on_book(book)
+        reader = BoardReader(writer.name)
+        last = 1000
+        for step in range(700):
+            if step % 151 == 150:  # out of LIVE and back (a new generation)
+                sync.request_resync("test resync")
+                writer.publish(book)
+                sync.on_snapshot(snapshot(last, bids=bids, asks=asks))
+                writer.publish(book)
+            changes: dict[str, list] = {"bids": [], "asks": []}
+            for side, centre, sign in (("bids", 100.25, -1), ("asks", 100.5, 1)):
+                wipe = step % 97 in (40, 41)  # empty the side's top, then rebuild it
+                for _ in range(12 if wipe else rng.randint(0, 4)):
+                    rank = rng.randint(0, 4) if wipe else rng.randint(-1, 9)
+                    price = f"{centre + sign * rank * 0.25:.2f}"
+                    qty = "0" if wipe else rng.choice(["0", "0.00", f"{rng.randint(1, 40)}.25"])
+                    changes[side].append([price, qty])
+            changes["bids"] = [c for c in changes["bids"] if float(c[0]) < 100.5]
+            changes["asks"] = [c for c in changes["asks"] if float(c[0]) > 100.25]
+            if step % 83 == 82 and changes["asks"]:
+                changes["asks"][0][1] = "1e-3"  # not plain: the patch must refuse it
+            raw = _raw(venue, last, changes["bids"], changes["asks"])
+            decision = sync.on_frame(raw)
+            last += 1
+            if step % 59 == 58:
+                continue  # a publish missed: the next frame does not follow the last publish
+            writer.on_depth(book, decision, raw)
+            if sync.state is SyncState.LIVE:
+                assert spelled(reader.view(venue, "btc_usdt", levels)) == spelled(
+                    sync.view(levels)
+                ), f"step {step}"
+        stats = writer.stats()
+        assert stats["patched"] > 400 and stats["patch_misses"] == 0, stats
+    finally:
+        writer.close()

@@ -21,7 +21,12 @@ Nothing here knows the board's layout beyond a slot's first 16 bytes: offsets co
 from :mod:`feeds.board.layout`.
 """
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport (
+    PyBytes_AS_STRING,
+    PyBytes_CheckExact,
+    PyBytes_FromStringAndSize,
+    PyBytes_GET_SIZE,
+)
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
@@ -449,6 +454,7 @@ cdef extern from *:
         memcpy(&b, &d, 8);
         return b;
     }
+    static inline double wb_float_value(PyObject *o) { return PyFloat_AS_DOUBLE(o); }
     static inline const char *wb_ascii(PyObject *o, Py_ssize_t *n) {
         *n = PyUnicode_GET_LENGTH(o);
         return (const char *)PyUnicode_DATA(o);
@@ -459,6 +465,7 @@ cdef extern from *:
     int wb_is_ascii_str(PyObject *o) nogil
     uint64_t wb_float_bits(PyObject *o) nogil
     const char *wb_ascii(PyObject *o, Py_ssize_t *n) nogil
+    double wb_float_value(PyObject *o) nogil
 
 
 cdef struct LevelMemo:
@@ -493,6 +500,14 @@ cdef class SlotMemo:
     cdef int cur
     cdef int levels
     cdef Py_ssize_t cap
+    # The last publish, for the patch path (Publisher.on_depth): it held a LIVE book's
+    # levels (``valid``) of ``book`` (a sync's Book) at ``generation`` and update ``last_u``;
+    # ``more[side]``: that side may hold levels beyond the ones kept.
+    cdef int valid
+    cdef object book
+    cdef long long generation
+    cdef long long last_u
+    cdef int more[2]
 
     def __cinit__(self, int levels, Py_ssize_t cap):
         cdef int b
@@ -514,6 +529,8 @@ cdef class SlotMemo:
 
     cdef inline void forget(self):
         self.count[0][0] = self.count[0][1] = self.count[1][0] = self.count[1][1] = 0
+        self.valid = 0
+        self.book = None
 
 
 cdef inline const LevelMemo *_same_price(const LevelMemo *last, int last_n, int n,
@@ -633,6 +650,222 @@ cdef inline list _sorted_lists(object side, int levels, bint best_last):
     return [top]
 
 
+# -- the writer's patch path: an applied frame's levels onto the last publish ----------------
+
+from orderbook._speedups cimport Scan, frame_plain, plain_price, scan_frame
+from libc.stdlib cimport free
+from libc.string cimport memcmp, memmove, memset, strlen
+
+cdef extern from "Python.h":
+    char *PyOS_double_to_string(double val, char format_code, int precision, int flags,
+                                int *ptype) except NULL
+    int Py_DTSF_ADD_DOT_0
+    Py_ssize_t PyDict_Size(object d)
+
+
+cdef struct Entry:
+    # One level of a side being patched: its price key and where its spellings lie (in
+    # the last text, the frame, or the scratch buffer).
+    double price
+    const char *p
+    Py_ssize_t plen
+    const char *q
+    Py_ssize_t qlen
+
+
+cdef object _spot_venue = None
+
+
+def configure_venues(spot) -> None:
+    """``spot``: the venue whose frames carry ``fi``/``i`` (the others ``pu``/``fu``/``u``)."""
+    global _spot_venue
+    _spot_venue = spot
+
+
+cdef struct Spelling:
+    # One entry of the direct-mapped cache of price spellings (``repr`` of a double).
+    uint64_t bits
+    unsigned char length  # 0: empty
+    char text[31]
+
+
+cdef enum:
+    SPELLINGS = 4096  # entries (a power of two): 160 KiB
+
+
+cdef Spelling *_spellings = <Spelling *>PyMem_Malloc(sizeof(Spelling) * SPELLINGS)
+if _spellings == NULL:
+    raise MemoryError()
+memset(_spellings, 0, sizeof(Spelling) * SPELLINGS)
+
+
+cdef inline Py_ssize_t _repr_into(double d, char *out, Py_ssize_t room) except -2:
+    """``repr(d)`` (what ``number_text`` gives a float key) into ``out``; its length, or -1
+    if it does not fit. Spellings are remembered by the double's bits in a direct-mapped
+    cache (prices near the top recur all the time)."""
+    cdef uint64_t bits
+    memcpy(&bits, &d, 8)
+    cdef Spelling *hit = &_spellings[((bits * <uint64_t>0x9E3779B97F4A7C15) >> 52) & (SPELLINGS - 1)]
+    cdef char *text
+    cdef Py_ssize_t n
+    if hit.length and hit.bits == bits:
+        n = hit.length
+        if n > room:
+            return -1
+        memcpy(out, hit.text, n)
+        return n
+    text = PyOS_double_to_string(d, b"r", 0, Py_DTSF_ADD_DOT_0, NULL)
+    n = strlen(text)
+    if n <= 31:
+        hit.bits = bits
+        hit.length = <unsigned char>n
+        memcpy(hit.text, text, n)
+    if n > room:
+        PyMem_Free(text)
+        return -1
+    memcpy(out, text, n)
+    PyMem_Free(text)
+    return n
+
+
+cdef int _patch_side(Entry *ent, int *count, int levels, int *more, bint bids, Scan *sc,
+                     Py_ssize_t start, Py_ssize_t end, char *scratch, Py_ssize_t *used,
+                     Py_ssize_t cap) except -2:
+    """Apply the frame's levels ``[start, end)`` (price, quantity spans, in frame order) to
+    one side's kept levels ``ent[:count]`` (best first) as the book applied them; 1 if the
+    side must be refilled from the book (a level left the top and others may lie
+    beyond), 0 if not, -1 if a spelling does not fit the scratch buffer."""
+    cdef int m = count[0], lo, hi, mid, pos, refill = 0
+    cdef Py_ssize_t j = start, qn, k, n
+    cdef double d
+    cdef const unsigned char *qs
+    cdef bint zero
+    while j < end:
+        plain_price(sc.s + sc.levels[j].start, sc.levels[j].end - sc.levels[j].start, &d)
+        qs = sc.s + sc.levels[j + 1].start
+        qn = sc.levels[j + 1].end - sc.levels[j + 1].start
+        zero = 1
+        for k in range(qn):
+            if 49 <= qs[k] <= 57:
+                zero = 0
+                break
+        lo = 0
+        hi = m
+        while lo < hi:  # the first kept level not better than d
+            mid = (lo + hi) >> 1
+            if (ent[mid].price > d) if bids else (ent[mid].price < d):
+                lo = mid + 1
+            else:
+                hi = mid
+        pos = lo
+        if pos < m and ent[pos].price == d:
+            if zero:  # a kept level deleted
+                memmove(&ent[pos], &ent[pos + 1], (m - pos - 1) * sizeof(Entry))
+                m -= 1
+                if more[0]:
+                    refill = 1
+            else:  # a kept level's new quantity
+                ent[pos].q = <const char *>qs
+                ent[pos].qlen = qn
+        elif not zero:
+            if pos < m or (pos == m < levels and not more[0]):
+                # a new level within the top (or after the last of a side with no more)
+                if m == levels:
+                    m -= 1  # the last one leaves the top
+                    more[0] = 1
+                memmove(&ent[pos + 1], &ent[pos], (m - pos) * sizeof(Entry))
+                n = _repr_into(d, scratch + used[0], cap - used[0])
+                if n < 0:
+                    return -1
+                ent[pos].price = d
+                ent[pos].p = scratch + used[0]
+                ent[pos].plen = n
+                ent[pos].q = <const char *>qs
+                ent[pos].qlen = qn
+                used[0] += n
+                m += 1
+            elif m < levels:
+                refill = 1  # it may lie beyond levels not kept: the book says
+            else:
+                more[0] = 1  # a level beyond a full top: the side has more now
+        # else: the deletion of a level not kept (beyond the top, or absent)
+        j += 2
+    count[0] = m
+    return refill
+
+
+cdef PyObject *_key_at(list lists, bint best_last, Py_ssize_t rank) noexcept:
+    """The key at ``rank`` (0: the best) of a side's sorted sublists, or NULL."""
+    cdef Py_ssize_t nsub = PyList_GET_SIZE(lists), s, size
+    cdef PyObject *sub
+    for s in range(nsub):
+        sub = PyList_GET_ITEM(lists, nsub - 1 - s if best_last else s)
+        size = PyList_GET_SIZE(<object>sub)
+        if rank < size:
+            return PyList_GET_ITEM(<object>sub, size - 1 - rank if best_last else rank)
+        rank -= size
+    return NULL
+
+
+cdef int _refill(Entry *ent, int *count, int levels, int *more, object side, list lists,
+                 bint best_last, dict cache, char *scratch, Py_ssize_t *used, Py_ssize_t cap,
+                 list keep) except -2:
+    """Fill ``ent[count:levels]`` from the book's side (the levels after the kept ones);
+    0, or -1 if a key is not a float or a spelling does not fit."""
+    cdef int m = count[0]
+    cdef PyObject *key
+    cdef PyObject *qty
+    cdef Py_ssize_t n
+    cdef const char *q
+    while m < levels:
+        key = _key_at(lists, best_last, m)
+        if key == NULL:
+            break
+        if not wb_is_float(key):
+            return -1
+        qty = wb_dict_get(<PyObject *>side, key)
+        if qty == NULL:
+            return -1
+        ent[m].price = wb_float_value(key)
+        n = _repr_into(ent[m].price, scratch + used[0], cap - used[0])
+        if n < 0:
+            return -1
+        ent[m].p = scratch + used[0]
+        ent[m].plen = n
+        used[0] += n
+        if wb_is_ascii_str(qty):
+            q = wb_ascii(qty, &n)
+        else:
+            text = _text(<object>qty, cache)
+            keep.append(text)  # alive until the text is written
+            q = PyUnicode_AsUTF8AndSize(text, &n)
+        ent[m].q = q
+        ent[m].qlen = n
+        m += 1
+    more[0] = m == levels
+    count[0] = m
+    return 0
+
+
+cdef bint _agrees(Entry *ent, int m, int more, object side, list lists,
+                  bint best_last) noexcept:
+    """A cheap check of a patched side against the book: its size, best and last keys."""
+    cdef Py_ssize_t size = PyDict_Size(side)
+    cdef PyObject *key
+    if size < 0:
+        return False
+    if (size < m) if more else (size != m):
+        return False
+    if m == 0:
+        return True
+    key = _key_at(lists, best_last, 0)
+    if key == NULL or not wb_is_float(key) or wb_float_value(key) != ent[0].price:
+        return False
+    key = _key_at(lists, best_last, m - 1)
+    return key != NULL and wb_is_float(key) and (
+        wb_float_value(key) == ent[m - 1].price)
+
+
 cdef class Publisher:
     """A board writer's publish, in one compiled call (see :mod:`feeds.board.writer`).
 
@@ -663,7 +896,13 @@ cdef class Publisher:
     cdef object applied
     cdef dict offsets
     cdef SlotMemo scratch
+    cdef Entry *ent
+    cdef char *spell
+    #: Publishes done; of them, applied frames patched onto the last publish, and
+    #: patches refused by the check against the book (then walked).
     cdef readonly unsigned long long published
+    cdef readonly unsigned long long patched
+    cdef readonly unsigned long long patch_misses
 
     def __cinit__(self, Region region, int levels, dict cache, Py_ssize_t head,
                   Py_ssize_t cap, Py_ssize_t reason_max, object live, int unfit,
@@ -689,6 +928,16 @@ cdef class Publisher:
         self.offsets = {}
         self.scratch = SlotMemo(levels, cap)
         self.published = 0
+        self.patched = 0
+        self.patch_misses = 0
+        self.ent = <Entry *>PyMem_Malloc(sizeof(Entry) * (2 * levels + 2))
+        self.spell = <char *>PyMem_Malloc(cap + 1)
+        if self.ent == NULL or self.spell == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        PyMem_Free(self.ent)
+        PyMem_Free(self.spell)
 
     def add(self, object book, Py_ssize_t off) -> None:
         """Publish ``book`` at ``off`` from :meth:`on_depth` (the publisher keeps it)."""
@@ -697,14 +946,159 @@ cdef class Publisher:
 
     def on_depth(self, object book, object decision, object frame) -> bool:
         """The observer hook: publish ``book`` if ``decision`` is ``applied``. False when
-        ``book`` was not :meth:`add`-ed (the caller publishes it its own way)."""
+        ``book`` was not :meth:`add`-ed (the caller publishes it its own way).
+
+        An applied raw frame (``bytes`` or ASCII ``str``) is patched onto the slot's last
+        publish when that is sound (:meth:`patch`); otherwise the top is walked afresh."""
         cdef PyObject *hit
         if decision is not self.applied:
             return True
         hit = PyDict_GetItem(self.offsets, id(book))
         if hit == NULL or (<tuple><object>hit)[0] is not book:
             return False
-        self.publish(book, (<tuple><object>hit)[1])
+        off = (<tuple><object>hit)[1]
+        if frame is None or not self.patch(book, off, frame):
+            self.publish(book, off)
+        return True
+
+    def patch(self, object book, Py_ssize_t off, object raw) -> bool:
+        """Publish ``book`` after it applied the raw frame ``raw``, from the slot's last
+        publish and the frame's levels, touching the book only to refill a side a level
+        left and to check the result (its sizes, best and last keys). False, with
+        nothing written, when that is not sound: the last publish was not of this LIVE
+        book at the update this frame follows, the frame is not plain (what the compiled
+        hot path applies), a key is not a float, or the check disagrees (counted in
+        :attr:`patch_misses`); the caller then walks the book (:meth:`publish`)."""
+        cdef PyObject *hit = PyDict_GetItem(self.offsets, id(book))
+        cdef SlotMemo memo
+        cdef Scan sc
+        cdef const unsigned char *data
+        cdef Py_ssize_t size, used = 0, at = 0, length
+        cdef const char *name
+        cdef bint spot
+        cdef int last, nxt, side, i, m, L = self.levels, done
+        cdef int count[2]
+        cdef int more[2]
+        cdef Entry *ent
+        cdef LevelMemo *note
+        cdef char *text
+        cdef uint64_t bits
+        cdef long long before
+        if hit == NULL or (<tuple><object>hit)[0] is not book or (<tuple><object>hit)[1] != off:
+            return False
+        memo = <SlotMemo>(<tuple><object>hit)[2]
+        if not memo.valid:
+            return False
+        if PyBytes_CheckExact(raw):
+            data = <const unsigned char *>PyBytes_AS_STRING(raw)
+            size = PyBytes_GET_SIZE(raw)
+        elif wb_is_ascii_str(<PyObject *>raw):
+            data = <const unsigned char *>wb_ascii(<PyObject *>raw, &size)
+        else:
+            return False
+        sync = book.sync
+        spot = sync.venue is _spot_venue
+        lock = book.lock
+        lock.acquire()
+        try:
+            live = sync.book
+            if sync.state is not self.live or live is None or live is not memo.book:
+                return False
+            if sync.generation != memo.generation:
+                return False
+            update_id = sync.update_id
+            if type(update_id) is not int:
+                return False
+            done = 0
+            try:
+                if not scan_frame(&sc, data, size, spot) or not frame_plain(&sc):
+                    return False
+                # the frame must follow the last publish, and be the book's last
+                before = memo.last_u
+                if spot:
+                    if sc.fi != before + 1 or sc.i != update_id:
+                        return False
+                else:
+                    if sc.pu != before or sc.u != update_id:
+                        return False
+                symbol = book.symbol
+                if not wb_is_ascii_str(<PyObject *>symbol):
+                    return False
+                name = wb_ascii(<PyObject *>symbol, &length)
+                if (length != sc.symbol.end - sc.symbol.start
+                        or memcmp(name, sc.s + sc.symbol.start, length) != 0):
+                    return False
+                last = memo.cur
+                nxt = 1 - last
+                for side in range(2):
+                    count[side] = m = memo.count[last][side]
+                    more[side] = memo.more[side]
+                    ent = self.ent + side * (L + 1)
+                    for i in range(m):
+                        note = &memo.memo[last][side * L + i]
+                        if not note.kfloat:
+                            return False
+                        memcpy(&ent[i].price, &note.kbits, 8)
+                        ent[i].p = memo.text[last] + note.koff
+                        ent[i].plen = note.klen
+                        ent[i].q = memo.text[last] + note.qoff
+                        ent[i].qlen = note.qlen
+                keep = []
+                bids = live.bids
+                asks = live.asks
+                for side in range(2):
+                    ent = self.ent + side * (L + 1)
+                    done = _patch_side(ent, &count[side], L, &more[side], side == 0, &sc,
+                                       sc.b_start if side == 0 else sc.a_start,
+                                       sc.b_end if side == 0 else sc.a_end,
+                                       self.spell, &used, self.cap)
+                    if done < 0:
+                        return False
+                    book_side = bids if side == 0 else asks
+                    lists = _sorted_lists(book_side, L, side == 0)
+                    if done == 1 and _refill(ent, &count[side], L, &more[side], book_side,
+                                             lists, side == 0, self.cache, self.spell, &used,
+                                             self.cap, keep) < 0:
+                        return False
+                    if not _agrees(ent, count[side], more[side], book_side, lists, side == 0):
+                        self.patch_misses += 1
+                        return False
+                # the text, and the memo of it
+                text = memo.text[nxt]
+                for side in range(2):
+                    ent = self.ent + side * (L + 1)
+                    for i in range(count[side]):
+                        note = &memo.memo[nxt][side * L + i]
+                        note.koff = at
+                        at = _copy(text, at, self.cap, ent[i].p, ent[i].plen)
+                        if at < 0:
+                            return False
+                        note.klen = ent[i].plen
+                        note.qoff = at
+                        at = _copy(text, at, self.cap, ent[i].q, ent[i].qlen)
+                        if at < 0:
+                            return False
+                        note.qlen = ent[i].qlen
+                        memcpy(&bits, &ent[i].price, 8)
+                        note.kbits = bits
+                        note.kfloat = 1
+                        note.qfloat = 0
+                if at:
+                    at -= 1
+            finally:
+                free(sc.levels)
+            memo.count[nxt][0] = count[0]
+            memo.count[nxt][1] = count[1]
+            memo.more[0] = more[0]
+            memo.more[1] = more[1]
+            memo.cur = nxt
+            memo.last_u = update_id
+            self._put_slot(sync, self._code(sync.state, self.state_members, self.state_codes, -1),
+                           count[0], count[1], text, at, off)
+        finally:
+            lock.release()
+        self.patched += 1
+        self.published += 1
         return True
 
     cdef inline int _code(self, object member, list members, list codes, int default):
@@ -715,25 +1109,22 @@ cdef class Publisher:
         return default
 
     def publish(self, object book, Py_ssize_t off) -> int:
-        """Write ``book``'s slot at ``off`` now; the slot's new sequence number."""
+        """Write ``book``'s slot at ``off`` now, walking its top levels; the slot's new
+        sequence number."""
         cdef SlotMemo memo = self.scratch
         cdef PyObject *hit = PyDict_GetItem(self.offsets, id(book))
         if hit != NULL and (<tuple><object>hit)[0] is book and (<tuple><object>hit)[1] == off:
             memo = <SlotMemo>(<tuple><object>hit)[2]
         else:
             memo.forget()  # a book publishing without add(): nothing to lend
-        cdef char *buf = PyByteArray_AS_STRING(self.buffer)
         cdef int last = memo.cur
         cdef int nxt = 1 - last
         cdef char *text = memo.text[nxt]
         cdef int nb = 0, na = 0
-        cdef Py_ssize_t at = 0, reason_len = 0
+        cdef Py_ssize_t at = 0
         cdef int code
         cdef object sync = book.sync
         cdef object lock = book.lock
-        cdef unsigned char *seq = self.region.at(off, SLOT_PREFIX + self.head + self.cap)
-        cdef double event
-        cdef uint64_t event_bits
         cdef uint64_t sequence = 0
         lock.acquire()
         try:
@@ -742,6 +1133,8 @@ cdef class Publisher:
             if code < 0:
                 raise KeyError(state)
             live = sync.book
+            memo.valid = 0
+            memo.book = None
             if state is self.live and live is not None:
                 bids = live.bids
                 asks = live.asks
@@ -761,36 +1154,55 @@ cdef class Publisher:
                     memo.count[nxt][0] = nb
                     memo.count[nxt][1] = na
                     memo.cur = nxt  # the next publish lends from this one
+                    update_id = sync.update_id
+                    if type(update_id) is int:  # the patch path may follow it
+                        memo.valid = 1
+                        memo.book = live
+                        memo.generation = sync.generation
+                        memo.last_u = update_id
+                        memo.more[0] = nb == self.levels
+                        memo.more[1] = na == self.levels
                     if at:
                         at -= 1  # the last separator
-            reason = sync.reason
-            if reason:
-                raw = self.encode_reason(reason)
-                reason_len = len(<bytes?>raw)
-                if reason_len > self.reason_max:
-                    raise ValueError("reason longer than the slot's room")
-                memcpy(buf + self.reason_at, PyBytes_AS_STRING(raw), reason_len)
-            update_id = sync.update_id
-            event_time = sync.last_event_time
-            event = float("nan") if event_time is None else <double>event_time
-            wb_le(buf + P_UPDATE, <uint64_t>(<int64_t>(-1 if update_id is None else update_id)), 8)
-            wb_le(buf + P_GENERATION, <uint64_t>sync.generation, 8)
-            memcpy(&event_bits, &event, 8)
-            wb_le(buf + P_EVENT, event_bits, 8)
-            wb_le(buf + P_PUBLISH, <uint64_t>wb_now_ns(), 8)
-            buf[P_STATE] = <char>code
-            buf[P_CAUSE] = <char>self._code(sync.cause, self.cause_members, self.cause_codes, 0)
-            wb_le(buf + P_REASON, <uint64_t>reason_len, 2)
-            wb_le(buf + P_BIDS, <uint64_t>nb, 2)
-            wb_le(buf + P_ASKS, <uint64_t>na, 2)
-            wb_le(buf + P_TEXT, <uint64_t>at, 4)
-            if at > self.cap:
-                raise ValueError("text beyond the slot")
-            sequence = wb_write2(seq, buf, <size_t>self.head, text, <size_t>at)
+            sequence = self._put_slot(sync, code, nb, na, text, at, off)
         finally:
             lock.release()
         self.published += 1
         return sequence
+
+    cdef uint64_t _put_slot(self, object sync, int code, int nb, int na, const char *text,
+                            Py_ssize_t at, Py_ssize_t off) except? 0:
+        """Pack the payload head of ``sync`` (held under its book's lock) and seqlock-write
+        it with ``at`` bytes of ``text`` into the slot at ``off``."""
+        cdef char *buf = PyByteArray_AS_STRING(self.buffer)
+        cdef unsigned char *seq = self.region.at(off, SLOT_PREFIX + self.head + self.cap)
+        cdef Py_ssize_t reason_len = 0
+        cdef double event
+        cdef uint64_t event_bits
+        reason = sync.reason
+        if reason:
+            raw = self.encode_reason(reason)
+            reason_len = len(<bytes?>raw)
+            if reason_len > self.reason_max:
+                raise ValueError("reason longer than the slot's room")
+            memcpy(buf + self.reason_at, PyBytes_AS_STRING(raw), reason_len)
+        update_id = sync.update_id
+        event_time = sync.last_event_time
+        event = float("nan") if event_time is None else <double>event_time
+        wb_le(buf + P_UPDATE, <uint64_t>(<int64_t>(-1 if update_id is None else update_id)), 8)
+        wb_le(buf + P_GENERATION, <uint64_t>sync.generation, 8)
+        memcpy(&event_bits, &event, 8)
+        wb_le(buf + P_EVENT, event_bits, 8)
+        wb_le(buf + P_PUBLISH, <uint64_t>wb_now_ns(), 8)
+        buf[P_STATE] = <char>code
+        buf[P_CAUSE] = <char>self._code(sync.cause, self.cause_members, self.cause_codes, 0)
+        wb_le(buf + P_REASON, <uint64_t>reason_len, 2)
+        wb_le(buf + P_BIDS, <uint64_t>nb, 2)
+        wb_le(buf + P_ASKS, <uint64_t>na, 2)
+        wb_le(buf + P_TEXT, <uint64_t>at, 4)
+        if at > self.cap:
+            raise ValueError("text beyond the slot")
+        return wb_write2(seq, buf, <size_t>self.head, text, <size_t>at)
 
 
 # -- the reader's views ------------------------------------------------------------------------
@@ -800,7 +1212,6 @@ cdef extern from "Python.h":
 
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
-from libc.string cimport memcmp
 
 
 cdef inline int _same_pair(const char *old, const Py_ssize_t *start, const Py_ssize_t *length,
@@ -942,3 +1353,4 @@ cdef class ViewCache:
             PyMem_Free(pair_len)
             PyMem_Free(new_start)
             PyMem_Free(new_len)
+

@@ -38,11 +38,13 @@ except ImportError as exc:  # no compiler at install time, or a pure install
 else:
     from sortedcontainers import SortedDict
 
+    from orderbook import Venue
     from orderbook.book import number_text
 
     UNAVAILABLE = None
     _helper.configure(number_text)
     _helper.configure_sides(SortedDict)
+    _helper.configure_venues(Venue.SPOT)
 
 if UNAVAILABLE is None and os.environ.get("WEXBOOK_PURE", "") not in ("", "0"):
     UNAVAILABLE = (

@@ -296,8 +296,17 @@ class BoardWriter:
         return 0 if self._publisher is None else self._publisher.published
 
     def stats(self) -> dict[str, Any]:
-        """Counters: books on the board, publishes, books that found no slot."""
-        return {"books": len(self._slots), "published": self.published, "overflow": self.overflow}
+        """Counters: books on the board, publishes (of them, applied frames patched onto
+        the last publish, and patches the check against the book refused), books that
+        found no slot."""
+        publisher = self._publisher
+        return {
+            "books": len(self._slots),
+            "published": self.published,
+            "patched": 0 if publisher is None else publisher.patched,
+            "patch_misses": 0 if publisher is None else publisher.patch_misses,
+            "overflow": self.overflow,
+        }
 
 
 def _pid_of(fd: int) -> int | str:
