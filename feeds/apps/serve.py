@@ -78,7 +78,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--publish",
         metavar="URL",
-        help="also publish every book to this broker (redis://HOST:PORT/DB; feeds.broker)",
+        help="also publish every book to this broker (redis://HOST:PORT/DB or "
+        "nats://HOST:PORT; feeds.broker)",
     )
     add_seconds(p)
     add_books(p, spot=DEFAULT_SPOT, futures=DEFAULT_FUTURES, what="books to serve")

@@ -1,6 +1,7 @@
 """``wexbook subscribe URL``: books published to a broker, rebuilt here, in the live table.
 
     wexbook subscribe redis://127.0.0.1:6379/0 --spot btc_usdt --futures eth_usdt --seconds 30
+    wexbook subscribe nats://127.0.0.1:4222 --spot btc_usdt
 
 A :class:`~feeds.broker.BookSubscriber` rebuilds each book from the broker's streams (a
 publisher: :class:`~feeds.broker.BookPublisher`); the table is ``wexbook watch``'s (state,
@@ -9,8 +10,9 @@ messages/s, seconds since the last message, why a book is not LIVE). On exit the
 subscriber's counters are printed as JSON.
 
 Exit codes: 0 every book went LIVE and was LIVE at the end; 1 a book never went LIVE or
-ended not LIVE; 2 bad usage (a URL that is not ``redis://``..., the broker extra not
-installed); 130 after Ctrl-C when all went LIVE.
+ended not LIVE; 2 bad usage (a URL that is not ``redis://`` or ``nats://``..., a prefix
+the broker cannot name, the broker extra not installed); 130 after Ctrl-C when all went
+LIVE.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ from rich.live import Live
 from feeds.apps.args import UsageError, add_books, add_seconds, run_async
 from feeds.apps.console import StopOnCtrlC, after_live, log_to_stderr
 from feeds.apps.dashboard import BookRow, render
-from feeds.broker.backends import BrokerUnavailable, backend_kind
+from feeds.broker.backends import BrokerUnavailable, read_backend
 from feeds.broker.schema import DEFAULT_PREFIX
 
-HELP = "books from a broker (Redis Streams), rebuilt here, in the live table"
+HELP = "books from a broker (Redis Streams, NATS JetStream), rebuilt here, in the live table"
 DESCRIPTION = """\
-Subscribe to books a `BookPublisher` writes to a broker (redis://HOST:PORT/DB), rebuild
+Subscribe to books a `BookPublisher` writes to a broker (redis://HOST:PORT/DB or
+nats://HOST:PORT), rebuild
 them exactly here, and show them in a table until --seconds pass or Ctrl-C, then print
 the subscriber's counters as JSON.
 exit codes: 0 every book went live and was live at the end; 1 a book never went live or
@@ -42,7 +45,11 @@ ended not live; 2 bad usage; 130 Ctrl-C (after the counters)."""
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``wexbook subscribe``."""
-    p.add_argument("url", metavar="URL", help="the broker, e.g. redis://127.0.0.1:6379/0")
+    p.add_argument(
+        "url",
+        metavar="URL",
+        help="the broker, e.g. redis://127.0.0.1:6379/0 or nats://127.0.0.1:4222",
+    )
     add_books(p, what="books to subscribe to, e.g. btc_usdt")
     add_seconds(p)
     p.add_argument("--prefix", default=DEFAULT_PREFIX, help="the publisher's stream prefix")
@@ -126,8 +133,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.spot and not args.futures:
         raise UsageError("no symbols: give --spot and/or --futures symbols, e.g. --spot btc_usdt")
     try:
-        backend_kind(args.url)
-    except BrokerUnavailable as exc:
+        read_backend(args.url, args.prefix)  # the URL's scheme, its client, the prefix
+    except (BrokerUnavailable, ValueError) as exc:
         raise UsageError(str(exc)) from None
     console = Console()
     result, found = run_async(_main(args, console), args)
