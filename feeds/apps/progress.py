@@ -82,9 +82,7 @@ def replay_progress(
 
 
 @contextlib.contextmanager
-def stage_progress(
-    title: str, *, enabled: bool, console: Console | None = None
-) -> Iterator[Any]:
+def stage_progress(title: str, *, enabled: bool, console: Console | None = None) -> Iterator[Any]:
     """A ``progress(stage, done, total)`` callback drawn as a bar per stage (``None``
     when not ``enabled``)."""
     if not enabled:
