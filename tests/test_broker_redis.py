@@ -20,16 +20,21 @@ import orjson
 import pytest
 import redis.asyncio as redis
 from brokers import child, truth_lines, wait_ready
-from helpers import wait_for
+from helpers import futures_raw, spot_raw, wait_for
 from prometheus_client import CollectorRegistry, generate_latest
 
 from feeds.apps.demo import arm_faults
-from feeds.broker import BookPublisher, BookSubscriber
+from feeds.broker import BookPublisher, BookSubscriber, schema
+from feeds.broker.publisher import delta_parts
+from feeds.broker.redisstreams import ERRORS as RESP_ERRORS
+from feeds.broker.redisstreams import RedisPublishBackend
 from feeds.manager import BookManager
 from feeds.metrics import register
+from feeds.observe import depth_event
 from feeds.rest import MarketClient
 from feeds.sim import Simulator
-from orderbook import BookDisconnected, BookNotLive
+from feeds.sim.flow import OrderFlow
+from orderbook import BookDisconnected, BookNotLive, Venue
 
 redis_server = brokers.redis_server  # the fixture
 
@@ -330,3 +335,166 @@ async def test_overloaded_publisher_stops_deltas_sends_status_and_snapshot(redis
     # The overflowed books' subscribers saw why their stream stopped, then healed.
     assert any(("resyncing", "overflow") in states for states in watched.states.values())
     assert run.publisher.counts["deltas_superseded"] > 0
+
+
+# -- the publisher's encoding and its Redis connection (issue 24: a cheap publisher) ------
+
+
+def _parsed(frame: Any, venue: Venue) -> tuple[Any, ...]:
+    event = depth_event(frame, venue)
+    return event.first_id, event.last_id, event.prev_id, list(event.bids), list(event.asks)
+
+
+def _spellings(frame: bytes) -> list[Any]:
+    """One frame spelled every way a parser reads the same: the exchange's, spaced, keys
+    reordered, an escape, ``data`` not last, a decoy ``data`` nested after it, as text."""
+    push = orjson.loads(frame)
+    data = push["data"]
+    reordered = {"topic": push["topic"], "data": dict(reversed(list(data.items())))}
+    decoy = {**push, "zz": {"data": {**data, "b": [], "a": []}}}
+    return [
+        frame,
+        orjson.dumps(push, option=orjson.OPT_INDENT_2),
+        orjson.dumps(reordered),
+        orjson.dumps({**push, "event": 'depth "update"'}),
+        orjson.dumps({"data": data, "topic": push["topic"]}),
+        frame.replace(b'"data":', b'"x":{"data":{"s":"q"}},"data":', 1),
+        orjson.dumps(decoy),
+        frame.decode(),
+    ]
+
+
+def test_delta_parts_are_what_a_parser_reads_from_every_spelling() -> None:
+    flow = OrderFlow(seed=7)
+    spot = flow.spot_frames(40)
+    futures = []
+    for _ in range(40):
+        first, last, bids, asks = flow.step()
+        futures.append(futures_raw(first - 1, first, last, bids, asks))
+    futures.append(futures_raw(9, 10, 12, [["1.50", "2.0"]]).replace(b',"t":123456789', b""))
+    futures.append(futures_raw(9, 10, 12, [["1.50", "2.0"]]).replace(b"123456789", b"null"))
+    spot.append(spot_raw(5, 6, [["0.10", "0"]], []))
+    cases = [(f, Venue.SPOT) for f in spot] + [(f, Venue.FUTURES) for f in futures]
+    checked = 0
+    for frame, venue in cases:
+        for spelling in _spellings(frame):
+            first, last, prev, bids, asks = delta_parts(spelling, venue)
+            assert (first, last, prev, orjson.loads(bids), orjson.loads(asks)) == _parsed(
+                spelling, venue
+            )
+            checked += 1
+        # The exchange's own spelling is kept to the byte (exact level strings).
+        data = orjson.loads(frame)["data"]
+        assert delta_parts(frame, venue)[3] == orjson.dumps(data["b"])
+    event = depth_event(spot[0], Venue.SPOT)
+    assert delta_parts(event, Venue.SPOT)[:3] == (event.first_id, event.last_id, None)
+    assert checked == len(cases) * 8
+
+
+def test_an_encoded_delta_is_the_message_encode_message_writes() -> None:
+    status = {"v": 1, "k": "status", "p": "ab12", "n": 6, "g": 1, "u": 41, "t": 5, "s": 0,
+              "ca": 0, "r": None}  # fmt: skip
+    for prev, before in ((None, None), (40, 41)):
+        delta = {"v": 1, "k": "delta", "p": "ab12", "n": 7, "g": 2, "u": 42, "t": 1_764_000,
+                 "b": [["100.50", "0"]], "a": [], "fi": 42, "pi": prev, "pu": before,
+                 "r": 1_763_999}  # fmt: skip
+        encoded = schema.encode_delta(
+            b"ab12", 7, 2, 42, 1_764_000, b'[["100.50","0"]]', b"[]", 42, prev, before, 1_763_999
+        )
+        entry = schema.join_entry([schema.encode_message(status), encoded])
+        assert entry == schema.encode_entry([status, delta])
+        assert schema.decode_entry(entry) == [status, delta]
+
+
+async def test_redis_backend_writes_entries_and_heads_in_one_batch(redis_server) -> None:
+    backend = RedisPublishBackend(redis_server.url, "b1", maxlen=20)
+    admin = redis.Redis.from_url(redis_server.url)
+    try:
+        await admin.config_set("stream-node-max-entries", 10)
+        await backend.open()
+        await backend.write([("spot", "x", b"[1]", True), ("spot", "x", b"[2]", False),
+                             ("futures", "y", b"[3]", False)])  # fmt: skip
+        entries = await admin.xrange("b1:spot:x")
+        assert [fields[b"m"] for _, fields in entries] == [b"[1]", b"[2]"]
+        head = await admin.hgetall("b1:spot:x:head")
+        assert head == {b"id": entries[0][0], b"m": b"[1]"}  # the head names its entry
+        assert [f[b"m"] for _, f in await admin.xrange("b1:futures:y")] == [b"[3]"]
+        assert not await admin.exists("b1:futures:y:head")
+        for n in range(10):
+            await backend.write([("spot", "x", b"[%d]" % (10 * n + k), False) for k in range(10)])
+        assert 20 <= await admin.xlen("b1:spot:x") <= 30  # MAXLEN ~ 20
+    finally:
+        await backend.close()
+        await admin.aclose()
+
+
+async def test_redis_backend_an_error_reply_fails_its_batch_only(redis_server) -> None:
+    backend = RedisPublishBackend(redis_server.url, "b2", maxlen=100)
+    admin = redis.Redis.from_url(redis_server.url)
+    try:
+        await admin.set("b2:spot:bad", "not a stream")
+        await backend.open()
+        with pytest.raises(RESP_ERRORS, match="WRONGTYPE"):
+            await backend.write([("spot", "bad", b"[1]", False), ("spot", "ok", b"[2]", True)])
+        assert await admin.xlen("b2:spot:ok") == 1  # the rest of the batch was written
+        await backend.write([("spot", "ok", b"[3]", False)])  # the connection goes on
+        assert await admin.xlen("b2:spot:ok") == 2
+        await admin.client_kill_filter(_type="normal", skipme=True)  # the server drops it
+        with pytest.raises(RESP_ERRORS):
+            for _ in range(50):  # the loss is seen by the write after it, at the latest
+                await backend.write([("spot", "ok", b"[4]", False)])
+                await asyncio.sleep(0.01)
+    finally:
+        await backend.close()
+        await admin.aclose()
+
+
+async def test_redis_backend_a_silent_server_times_out() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1 << 20)
+        await asyncio.sleep(10)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    backend = RedisPublishBackend(f"redis://127.0.0.1:{port}/0", "b3", maxlen=100, timeout=0.2)
+    try:
+        started = time.monotonic()
+        with pytest.raises(RESP_ERRORS, match="no reply"):
+            await backend.open()
+        assert time.monotonic() - started < 2.0
+    finally:
+        await backend.close()
+        server.close()
+
+
+class LockedRedis(brokers.RedisServer):
+    """``redis-server`` with a password and a unix socket too."""
+
+    def command(self) -> list[str]:
+        socket_path = os.path.join(self.dir, "redis.sock")
+        return [*super().command(), "--requirepass", "s3cret", "--unixsocket", socket_path]
+
+
+async def test_redis_backend_url_password_db_and_unix_socket() -> None:
+    server = LockedRedis()
+    socket_path = os.path.join(server.dir, "redis.sock")
+    admin = redis.Redis.from_url(f"redis://:s3cret@127.0.0.1:{server.port}/0")
+    try:
+        for url, db in ((f"redis://:s3cret@127.0.0.1:{server.port}/3", 3),
+                        (f"unix://:s3cret@{socket_path}?db=2", 2)):  # fmt: skip
+            backend = RedisPublishBackend(url, "b4", maxlen=100)
+            await backend.open()
+            await backend.write([("spot", "x", b"[1]", True)])
+            await backend.close()
+            await admin.select(db)
+            assert await admin.xlen("b4:spot:x") == 1
+            assert await admin.hget("b4:spot:x:head", "m") == b"[1]"
+            await admin.delete("b4:spot:x")
+        wrong = RedisPublishBackend(f"redis://:nope@127.0.0.1:{server.port}/0", "b4", 100)
+        with pytest.raises(RESP_ERRORS) as refused:
+            await wrong.open()
+        assert "nope" not in str(refused.value)
+        await wrong.close()
+    finally:
+        await admin.aclose()
+        server.cleanup()

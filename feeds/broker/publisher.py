@@ -37,7 +37,9 @@ import time
 from collections import Counter, deque
 from typing import Any
 
-from orderbook import Decision, SyncState
+import orjson
+
+from orderbook import Decision, SyncState, Venue
 
 from ..logthrottle import LogThrottle
 from ..metrics.watch import Durations
@@ -132,6 +134,7 @@ class BookPublisher(Observer):
         self.max_backoff = max_backoff
         #: This publisher's instance id (the ``p`` of its messages).
         self.instance = os.urandom(6).hex()
+        self._instance = self.instance.encode()
         self.manager: Any = None
         self.connected = False
         self.counts: Counter[str] = Counter()
@@ -342,13 +345,14 @@ class BookPublisher(Observer):
         """Encode what is queued: ``([(venue, symbol, entry, is_head)], messages)``."""
         now_ns = time.time_ns()
         now = time.monotonic()
-        out: list[tuple[str, str, list[dict[str, Any]], bool]] = []
-        open_entry: dict[int, list[dict[str, Any]]] = {}
+        out: list[tuple[str, str, list[bytes], bool]] = []
+        open_entry: dict[_Lane, list[bytes]] = {}
         counts = self.counts
+        encode = schema.encode_message
 
         def head(lane: _Lane, message: dict[str, Any]) -> None:
-            out.append((lane.venue, lane.symbol, [message], True))
-            open_entry[id(lane)] = out[-1][2]
+            entry = open_entry[lane] = [encode(message)]
+            out.append((lane.venue, lane.symbol, entry, True))
             lane.last_write = lane.last_head = now
 
         resend, self._resend = self._resend, []
@@ -375,38 +379,55 @@ class BookPublisher(Observer):
                 status = (state_code(state[0]), cause_code(state[1]), state[2])
                 head(lane, self._status(lane, status, now_ns))
         queue = self._queue
-        taken = 0
+        taken = deltas = superseded = 0
+        instance = self._instance
+        encode_delta = schema.encode_delta
         while queue and taken < self.max_batch:
             lane, epoch, kind, data, received = queue.popleft()
             taken += 1
             if epoch != lane.epoch:
-                counts["deltas_superseded"] += 1
+                superseded += 1
                 continue
             if kind == _DELTA:
-                message = self._delta(lane, data, received, now_ns)
-                counts["deltas"] += 1
-                entry = open_entry.get(id(lane))
+                first_id, last_id, prev_id, bids, asks = delta_parts(data, lane.book.venue)
+                before, lane.last_u = lane.last_u, last_id
+                lane.seq += 1
+                message = encode_delta(
+                    instance, lane.seq, lane.book.sync.generation, last_id, now_ns,
+                    bids, asks, first_id, prev_id, before, received,
+                )  # fmt: skip
+                deltas += 1
+                entry = open_entry.get(lane)
                 if entry is None:
-                    entry = open_entry[id(lane)] = []
+                    entry = open_entry[lane] = [message]
                     out.append((lane.venue, lane.symbol, entry, False))
-                entry.append(message)
+                else:
+                    entry.append(message)
                 lane.last_write = now
             elif kind == _STATUS:
                 counts["status"] += 1
                 head(lane, self._status(lane, data, now_ns))
             else:
                 counts["heartbeats"] += 1
-                message = self._message(lane, schema.HEARTBEAT, now_ns)
-                message["s"] = state_code(lane.sent_state or SyncState.SYNCING)
-                entry = open_entry.get(id(lane))
+                message_dict = self._message(lane, schema.HEARTBEAT, now_ns)
+                message_dict["s"] = state_code(lane.sent_state or SyncState.SYNCING)
+                entry = open_entry.get(lane)
                 if entry is None:
-                    entry = open_entry[id(lane)] = []
+                    entry = open_entry[lane] = []
                     out.append((lane.venue, lane.symbol, entry, False))
-                entry.append(message)
+                entry.append(encode(message_dict))
                 lane.last_write = now
-        encode = schema.encode_entry
-        messages = sum(len(entry) for _, _, entry, _ in out)
-        return [(v, s, encode(entry), h) for v, s, entry, h in out], messages
+        if deltas:
+            counts["deltas"] += deltas
+        if superseded:
+            counts["deltas_superseded"] += superseded
+        join = schema.join_entry
+        messages = 0
+        entries = []
+        for venue, symbol, parts, is_head in out:
+            messages += len(parts)
+            entries.append((venue, symbol, join(parts), is_head))
+        return entries, messages
 
     def _message(self, lane: _Lane, kind: str, now_ns: int) -> dict[str, Any]:
         lane.seq += 1
@@ -430,17 +451,6 @@ class BookPublisher(Observer):
         lane.since_snapshot = 0
         message = self._message(lane, schema.SNAPSHOT, now_ns)
         message.update(s=state_code(sync.state), b=b, a=a, c=schema.checksum(bids, asks))
-        return message
-
-    def _delta(self, lane: _Lane, frame: Any, received: int, now_ns: int) -> dict[str, Any]:
-        event = depth_event(frame, lane.book.venue)
-        previous = lane.last_u
-        lane.last_u = event.last_id
-        message = self._message(lane, schema.DELTA, now_ns)
-        message.update(
-            b=event.bids, a=event.asks, fi=event.first_id, pi=event.prev_id, pu=previous,
-            r=received,
-        )  # fmt: skip
         return message
 
     def _status(self, lane: _Lane, status: tuple[int, int, str | None], now_ns: int) -> dict:
@@ -496,3 +506,66 @@ def _stopped(lane: _Lane) -> tuple[int, int, str]:
         cause_code(Decision.FEED_DOWN),
         "publisher stopped",
     )
+
+
+#: What a level list's JSON text may hold on the fast path (see :func:`delta_parts`).
+_LEVEL_TEXT = b'0123456789.",[]'
+#: The keys of a ``depth_update``'s ``data`` after ``s``, in the exchange's order.
+_SPOT_KEYS = (b',"fi":', b',"i":', b',"a":', b',"b":')
+_FUTURES_KEYS = (b',"pu":', b',"fu":', b',"u":', b',"a":', b',"b":')
+_FUTURES_KEYS_T = (*_FUTURES_KEYS, b',"t":')
+_DATA = b'"data":{"s":"'
+
+
+def delta_parts(frame: Any, venue: Venue) -> tuple[int, int, int | None, bytes, bytes]:
+    """``(first id, last id, previous id, bids JSON, asks JSON)`` of an applied frame.
+
+    Decode once: the engine has parsed the frame already, so the delta message is made
+    from the frame's own text: a frame whose ``data`` is the push's last member, spelled
+    as the exchange sends it (no spaces, no escapes, its keys in their order: ``s``,
+    ``fi``, ``i``, ``a``, ``b`` on spot, ``s``, ``pu``, ``fu``, ``u``, ``a``, ``b`` and
+    an optional ``t`` on futures) is cut at its keys, each piece checked to be only what
+    its value may be (digits; a level list's brackets, quotes, commas, digits and dots),
+    so that the pieces are exactly the values a JSON parser reads. Anything else (and an
+    event the engine parsed) is parsed as before."""
+    raw = frame.encode() if type(frame) is str else frame
+    if type(raw) is bytes and raw[-2:] == b"}}" and b"\\" not in raw:
+        if venue is Venue.SPOT:
+            keys = _SPOT_KEYS
+        else:
+            keys = _FUTURES_KEYS if raw[-3:-2] == b"]" else _FUTURES_KEYS_T
+        end = len(raw) - 2
+        values = []
+        for key in reversed(keys):
+            at = raw.rfind(key, 0, end)
+            if at < 0:
+                break
+            values.append(raw[at + len(key) : end])
+            end = at
+        else:
+            start = raw.rfind(_DATA, 0, end)
+            if start >= 0 and raw.find(b'"', start + len(_DATA)) == end - 1:
+                if venue is Venue.SPOT:
+                    b, a, last, first = values
+                    prev = None
+                else:
+                    if len(values) == 6:
+                        if not values[0].isdigit():
+                            return _parsed_delta_parts(frame, venue)
+                        del values[0]
+                    b, a, last, first, prev = values
+                if (
+                    first.isdigit()
+                    and last.isdigit()
+                    and (prev is None or prev.isdigit())
+                    and not b.translate(None, _LEVEL_TEXT)
+                    and not a.translate(None, _LEVEL_TEXT)
+                ):
+                    return int(first), int(last), None if prev is None else int(prev), b, a
+    return _parsed_delta_parts(frame, venue)
+
+
+def _parsed_delta_parts(frame: Any, venue: Venue) -> tuple[int, int, int | None, bytes, bytes]:
+    event = depth_event(frame, venue)
+    dumps = orjson.dumps
+    return event.first_id, event.last_id, event.prev_id, dumps(event.bids), dumps(event.asks)

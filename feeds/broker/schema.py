@@ -100,6 +100,48 @@ def encode_entry(messages: list[dict[str, Any]]) -> bytes:
     return orjson.dumps(messages)
 
 
+def join_entry(messages: list[bytes]) -> bytes:
+    """One stream entry from messages each already encoded (:func:`encode_message`,
+    :func:`encode_delta`): the same bytes :func:`encode_entry` writes for them."""
+    return b"[" + b",".join(messages) + b"]"
+
+
+def encode_message(message: dict[str, Any]) -> bytes:
+    """One message, encoded for :func:`join_entry`."""
+    return orjson.dumps(message)
+
+
+_DELTA = (
+    b'{"v":%d,"k":"delta","p":"%s","n":%d,"g":%d,"u":%d,"t":%d,"b":%s,"a":%s,"fi":%d,'
+    b'"pi":%s,"pu":%s,"r":%d}'
+)
+
+
+def encode_delta(
+    instance: bytes,
+    n: int,
+    generation: int,
+    last_id: int,
+    now_ns: int,
+    bids: bytes,
+    asks: bytes,
+    first_id: int,
+    prev_id: int | None,
+    before: int | None,
+    received: int,
+) -> bytes:
+    """A ``delta`` message, encoded for :func:`join_entry` without building it: ``bids``
+    and ``asks`` are the levels' JSON text (as the exchange spelled them), ``instance``
+    the publisher's id (ASCII), ``before`` the ``pu``. The same message as
+    :func:`encode_message` of the fields (``tests/test_broker_redis.py`` checks it)."""
+    return _DELTA % (
+        VERSION, instance, n, generation, last_id, now_ns, bids, asks, first_id,
+        b"null" if prev_id is None else b"%d" % prev_id,
+        b"null" if before is None else b"%d" % before,
+        received,
+    )  # fmt: skip
+
+
 def decode_entry(data: bytes | str) -> list[dict[str, Any]]:
     """The messages of one stream entry; :class:`SchemaError` for anything else."""
     try:
