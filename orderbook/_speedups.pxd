@@ -28,6 +28,7 @@ cdef struct Scan:
 
 cdef int scan_frame(Scan* sc, const unsigned char* data, Py_ssize_t size, bint spot) noexcept nogil
 cdef int frame_plain(Scan* sc) noexcept nogil
+cdef int take_scan(object raw, Scan* out) noexcept
 cdef int plain_price(const unsigned char* s, Py_ssize_t n, double* out) noexcept nogil
 cdef int apply_scanned(object sync, Scan* sc, bint spot) except -1
 cdef object finish_crossed(object sync, object raw)

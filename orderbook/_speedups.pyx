@@ -1218,6 +1218,8 @@ def on_frame(self, raw):
     try:
         if scan_frame(&sc, data, size, spot):
             done = apply_scanned(self, &sc, spot)
+            if done == 1:
+                _keep_scan(raw, &sc)  # for an observer of the applied frame (take_scan)
     finally:
         free(sc.levels)
     if done == 1:
@@ -1225,6 +1227,35 @@ def on_frame(self, raw):
     if done == 2:
         return finish_crossed(self, raw)
     return _hand_on(self, raw)
+
+
+# The scan of the last frame the hot path applied, for the observers of that frame
+# (the board's writer patches its levels onto its slot): a frame is decoded once.
+cdef object _kept_raw = None
+cdef Scan _kept
+
+
+cdef void _keep_scan(object raw, Scan* sc) noexcept:
+    """Keep ``sc`` (its levels move here: ``sc.levels`` becomes NULL) as ``raw``'s scan."""
+    global _kept_raw, _kept
+    free(_kept.levels)
+    _kept = sc[0]
+    _kept_raw = raw
+    sc.levels = NULL
+
+
+cdef int take_scan(object raw, Scan* out) noexcept:
+    """1 and ``out`` = the scan of ``raw`` if it is the frame the hot path applied last
+    (a plain frame, :func:`frame_plain`); the caller then owns ``out.levels`` (free it).
+    0 if not (scan it yourself). Under the GIL, with no Python call between the apply
+    and this: another thread's frame replaces the kept scan, never frees one in use."""
+    global _kept_raw, _kept
+    if _kept_raw is None or _kept_raw is not raw:
+        return 0
+    out[0] = _kept
+    _kept.levels = NULL
+    _kept_raw = None
+    return 1
 
 
 def event_of(sync, raw):

@@ -652,7 +652,7 @@ cdef inline list _sorted_lists(object side, int levels, bint best_last):
 
 # -- the writer's patch path: an applied frame's levels onto the last publish ----------------
 
-from orderbook._speedups cimport Scan, frame_plain, plain_price, scan_frame
+from orderbook._speedups cimport Scan, frame_plain, plain_price, scan_frame, take_scan
 from libc.stdlib cimport free
 from libc.string cimport memcmp, memmove, memset, strlen
 
@@ -1011,8 +1011,9 @@ cdef class Publisher:
                 return False
             done = 0
             try:
-                if not scan_frame(&sc, data, size, spot) or not frame_plain(&sc):
-                    return False
+                if not take_scan(raw, &sc):  # decoded once: the hot path's own scan
+                    if not scan_frame(&sc, data, size, spot) or not frame_plain(&sc):
+                        return False
                 # the frame must follow the last publish, and be the book's last
                 before = memo.last_u
                 if spot:
