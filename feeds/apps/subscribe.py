@@ -2,6 +2,8 @@
 
     wexbook subscribe redis://127.0.0.1:6379/0 --spot btc_usdt --futures eth_usdt --seconds 30
     wexbook subscribe nats://127.0.0.1:4222 --spot btc_usdt
+    wexbook subscribe redis://127.0.0.1:6379/0 --spot btc_usdt --record cap/   # then:
+    wexbook replay cap/ --verify
 
 A :class:`~feeds.broker.BookSubscriber` rebuilds each book from the broker's streams (a
 publisher: :class:`~feeds.broker.BookPublisher`); the table is ``wexbook watch``'s (state,
@@ -9,8 +11,16 @@ best bid/ask, spread, update id, gaps and resyncs as this subscriber counted the
 messages/s, seconds since the last message, why a book is not LIVE). On exit the
 subscriber's counters are printed as JSON.
 
+With ``--record DIR`` the subscriber's stream is also recorded there in the capture format
+(:class:`~feeds.broker.record.SubscriberRecorder`: its deltas as ``depth_update`` frames,
+its fresh snapshots as REST snapshot records, its breaks as the owner's actions, and
+checkpoints of the books it holds), which ``wexbook replay DIR --verify`` replays and
+verifies like a websocket capture; the capture options are ``wexbook record``'s, and the
+recorder's counters join the JSON (``"recorder"``, ``"segments"``).
+
 Exit codes: 0 every book went LIVE and was LIVE at the end; 1 a book never went LIVE or
-ended not LIVE; 2 bad usage (a URL that is not ``redis://`` or ``nats://``..., a prefix
+ended not LIVE, or the capture could not be written; 2 bad usage (a record directory
+that cannot be made too) (a URL that is not ``redis://`` or ``nats://``..., a prefix
 the broker cannot name, the broker extra not installed); 130 after Ctrl-C when all went
 LIVE.
 """
@@ -22,12 +32,13 @@ import asyncio
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.live import Live
 
-from feeds.apps.args import UsageError, add_books, add_seconds, run_async
+from feeds.apps.args import UsageError, add_books, add_seconds, positive_float, run_async
 from feeds.apps.console import StopOnCtrlC, after_live, log_to_stderr
 from feeds.apps.dashboard import BookRow, render
 from feeds.broker.backends import BrokerUnavailable, read_backend
@@ -38,9 +49,11 @@ DESCRIPTION = """\
 Subscribe to books a `BookPublisher` writes to a broker (redis://HOST:PORT/DB or
 nats://HOST:PORT), rebuild
 them exactly here, and show them in a table until --seconds pass or Ctrl-C, then print
-the subscriber's counters as JSON.
+the subscriber's counters as JSON. --record DIR also records the stream as a capture
+(`wexbook replay DIR --verify` replays and verifies it).
 exit codes: 0 every book went live and was live at the end; 1 a book never went live or
-ended not live; 2 bad usage; 130 Ctrl-C (after the counters)."""
+ended not live, or the capture could not be written; 2 bad usage; 130 Ctrl-C (after the
+counters)."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -59,6 +72,45 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=2.0,
         metavar="S",
         help="seconds without a message from the publisher after which a book is not live",
+    )
+    cap = p.add_argument_group("capture (with --record; the options of wexbook record)")
+    cap.add_argument(
+        "--record",
+        type=Path,
+        metavar="DIR",
+        help="also record the subscribed stream to this capture directory",
+    )
+    cap.add_argument(
+        "--flush-interval",
+        type=positive_float,
+        default=1.0,
+        help="seconds between flushes: the most a kill -9 loses (default: 1)",
+    )
+    cap.add_argument(
+        "--checkpoint-interval",
+        type=positive_float,
+        default=1.0,
+        help="seconds between book checkpoints (default: 1)",
+    )
+    cap.add_argument(
+        "--segment-mb",
+        type=positive_float,
+        default=256.0,
+        help="rotate after this many compressed MiB (default: 256)",
+    )
+    cap.add_argument(
+        "--segment-seconds",
+        type=positive_float,
+        default=3600.0,
+        help="rotate after this many seconds (default: 3600; always at UTC midnight)",
+    )
+    cap.add_argument(
+        "--level",
+        type=int,
+        default=1,
+        choices=range(1, 20),
+        metavar="1-19",
+        help="zstandard level (default: 1)",
     )
 
 
@@ -106,14 +158,32 @@ async def _main(args: argparse.Namespace, console: Console) -> tuple[dict[str, A
     end = None if args.seconds is None else loop.time() + args.seconds
     with StopOnCtrlC() as stop, log_to_stderr():
         async with sub:
-            with Live(console=console, auto_refresh=False, transient=False) as live:
-                while end is None or loop.time() < end:
-                    rows = rows_of(sub, meter)
-                    went_live |= {(r.venue, r.symbol) for r in rows if r.state == "live"}
-                    live.update(render(rows, "wexbook subscribe", console.width), refresh=True)
-                    wait = 0.5 if end is None else min(0.5, max(0.0, end - loop.time()))
-                    if await stop.wait(wait):
-                        break
+            recorder = None
+            if args.record is not None:
+                from feeds.broker.record import SubscriberRecorder
+
+                recorder = SubscriberRecorder(
+                    args.record,
+                    flush_interval=args.flush_interval,
+                    checkpoint_interval=args.checkpoint_interval,
+                    max_segment_bytes=int(args.segment_mb * 2**20),
+                    max_segment_seconds=args.segment_seconds,
+                    level=args.level,
+                ).attach(sub)
+            try:
+                with Live(console=console, auto_refresh=False, transient=False) as live:
+                    while end is None or loop.time() < end:
+                        rows = rows_of(sub, meter)
+                        went_live |= {(r.venue, r.symbol) for r in rows if r.state == "live"}
+                        table = render(rows, "wexbook subscribe", console.width)
+                        live.update(table, refresh=True)
+                        wait = 0.5 if end is None else min(0.5, max(0.0, end - loop.time()))
+                        if await stop.wait(wait):
+                            break
+            finally:
+                if recorder is not None:
+                    # Closed before the subscriber: its last checkpoints are of the books held.
+                    await recorder.aclose()
             found = []
             for venue, symbol in sub.books:
                 status = sub.status(venue, symbol)
@@ -124,6 +194,14 @@ async def _main(args: argparse.Namespace, console: Console) -> tuple[dict[str, A
                         f"{venue} {symbol} ended not live ({status.state.value}): {status.reason}"
                     )
             result = sub.stats()
+            if recorder is not None:
+                result["recorder"] = dict(recorder.stats)
+                result["segments"] = [str(path) for path in recorder.segments]
+                if recorder.stats["write_errors"]:
+                    found.append(
+                        f"the capture could not be written to {args.record} "
+                        f"({recorder.stats['write_errors']} write error(s))"
+                    )
     args.interrupted = stop.interrupted
     return result, found
 
@@ -136,6 +214,11 @@ def run(args: argparse.Namespace) -> int:
         read_backend(args.url, args.prefix)  # the URL's scheme, its client, the prefix
     except (BrokerUnavailable, ValueError) as exc:
         raise UsageError(str(exc)) from None
+    if args.record is not None:
+        try:
+            args.record.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create {args.record}: {exc.strerror}") from None
     console = Console()
     result, found = run_async(_main(args, console), args)
     after_live(console)

@@ -105,6 +105,16 @@ class BookSubscriber:
     (several of the publisher's heartbeat intervals). ``on_entry(venue, symbol)`` is
     called on the subscriber's loop after each stream entry is applied (a status or
     snapshot always opens an entry, so it sees every state the stream carries).
+
+    Observers (:meth:`observe`; a capture of the stream, :mod:`feeds.broker.record`) are
+    told, on the subscriber's loop and under the book's lock, of every message the book
+    took (``observer.on_message(held, message)``: a delta applied, a snapshot that
+    rebuilt the book, a status or heartbeat; not a duplicate or a message skipped) and of
+    every break (``observer.on_break(held, counter, reason)``: the book's sequence cannot
+    be continued, for the reason counted as ``counter``: ``gap``, ``publisher``,
+    ``chain``, ``checksum``, ``bad_entry``, ``broker_lost``, ``silence``); after a break
+    the book starts afresh from the next snapshot. ``held`` is the book's
+    :class:`HeldBook`, to be read only.
     """
 
     def __init__(
@@ -129,6 +139,8 @@ class BookSubscriber:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.on_entry = on_entry
+        #: Observers of every message taken and every break (see :meth:`observe`).
+        self.observers: list[Any] = []
         self.books: dict[tuple[str, str], HeldBook] = {}
         for venue, symbol in parse_books(books):
             held = self.books[venue, symbol] = HeldBook(venue, symbol)
@@ -168,6 +180,16 @@ class BookSubscriber:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    def observe(self, observer: Any) -> None:
+        """Tell ``observer`` of every message taken and every break (see the class
+        docstring); call on the subscriber's loop."""
+        self.observers.append(observer)
+
+    def unobserve(self, observer: Any) -> None:
+        """Stop telling ``observer``."""
+        if observer in self.observers:
+            self.observers.remove(observer)
 
     # -- reads (any thread) ----------------------------------------------------------------
 
@@ -305,6 +327,8 @@ class BookSubscriber:
                 self._set(held, SyncState.DISCONNECTED, Decision.FEED_DOWN, reason)
                 held.based = False
                 held.need_head = True
+                for observer in self.observers:
+                    observer.on_break(held, "broker_lost", reason)
 
     def _check_silence(self) -> None:
         now = time.monotonic()
@@ -318,12 +342,10 @@ class BookSubscriber:
                     held.silent = True
                     held.need_head = True  # heal from the head once it speaks again
                     held.counts["silence"] += 1
-                    self._set(
-                        held,
-                        SyncState.DISCONNECTED,
-                        Decision.FEED_DOWN,
-                        f"nothing from the publisher for {quiet:.1f} s",
-                    )
+                    reason = f"nothing from the publisher for {quiet:.1f} s"
+                    self._set(held, SyncState.DISCONNECTED, Decision.FEED_DOWN, reason)
+                    for observer in self.observers:
+                        observer.on_break(held, "silence", reason)
 
     async def _read_head(self, held: HeldBook) -> None:
         head = await self.backend.head(held.venue, held.symbol)
@@ -396,7 +418,8 @@ class BookSubscriber:
             if held.delays is not None:
                 held.delays.append(time.time_ns() - m["t"])
         elif kind == schema.SNAPSHOT:
-            return self._snapshot(held, m)
+            if not self._snapshot(held, m):
+                return False
         elif kind == schema.STATUS:
             state = state_of(m["s"])
             if state is not _LIVE:
@@ -413,6 +436,8 @@ class BookSubscriber:
                 return self._break(
                     held, "chain", f"heartbeat at {m['u']}, book at {held.update_id}"
                 )
+        for observer in self.observers:
+            observer.on_message(held, m)
         return True
 
     def _snapshot(self, held: HeldBook, m: dict[str, Any]) -> bool:
@@ -444,6 +469,8 @@ class BookSubscriber:
         held.need_head = True
         held.seq = None
         self._set(held, SyncState.RESYNCING, Decision.GAP, f"stream broken: {reason}")
+        for observer in self.observers:
+            observer.on_break(held, counter, reason)
         self._throttle.log(
             logging.INFO,
             f"{held.venue}:{held.symbol}:{counter}",
