@@ -510,14 +510,11 @@ def _stopped(lane: _Lane) -> tuple[int, int, str]:
 
 #: What a level list's JSON text may hold on the fast path (see :func:`delta_parts`).
 _LEVEL_TEXT = b'0123456789.",[]'
-#: The keys of a ``depth_update``'s ``data`` after ``s``, in the exchange's order.
-_SPOT_KEYS = (b',"fi":', b',"i":', b',"a":', b',"b":')
-_FUTURES_KEYS = (b',"pu":', b',"fu":', b',"u":', b',"a":', b',"b":')
-_FUTURES_KEYS_T = (*_FUTURES_KEYS, b',"t":')
 _DATA = b'"data":{"s":"'
+_Parts = tuple[int, int, int | None, bytes, bytes]
 
 
-def delta_parts(frame: Any, venue: Venue) -> tuple[int, int, int | None, bytes, bytes]:
+def delta_parts(frame: Any, venue: Venue) -> _Parts:
     """``(first id, last id, previous id, bids JSON, asks JSON)`` of an applied frame.
 
     Decode once: the engine has parsed the frame already, so the delta message is made
@@ -529,43 +526,71 @@ def delta_parts(frame: Any, venue: Venue) -> tuple[int, int, int | None, bytes, 
     so that the pieces are exactly the values a JSON parser reads. Anything else (and an
     event the engine parsed) is parsed as before."""
     raw = frame.encode() if type(frame) is str else frame
-    if type(raw) is bytes and raw[-2:] == b"}}" and b"\\" not in raw:
-        if venue is Venue.SPOT:
-            keys = _SPOT_KEYS
-        else:
-            keys = _FUTURES_KEYS if raw[-3:-2] == b"]" else _FUTURES_KEYS_T
-        end = len(raw) - 2
-        values = []
-        for key in reversed(keys):
-            at = raw.rfind(key, 0, end)
-            if at < 0:
-                break
-            values.append(raw[at + len(key) : end])
-            end = at
-        else:
-            start = raw.rfind(_DATA, 0, end)
-            if start >= 0 and raw.find(b'"', start + len(_DATA)) == end - 1:
-                if venue is Venue.SPOT:
-                    b, a, last, first = values
-                    prev = None
-                else:
-                    if len(values) == 6:
-                        if not values[0].isdigit():
-                            return _parsed_delta_parts(frame, venue)
-                        del values[0]
-                    b, a, last, first, prev = values
-                if (
-                    first.isdigit()
-                    and last.isdigit()
-                    and (prev is None or prev.isdigit())
-                    and not b.translate(None, _LEVEL_TEXT)
-                    and not a.translate(None, _LEVEL_TEXT)
-                ):
-                    return int(first), int(last), None if prev is None else int(prev), b, a
+    if type(raw) is bytes:
+        parts = _spot_text(raw) if venue is Venue.SPOT else _futures_text(raw)
+        if parts is not None:
+            return parts
     return _parsed_delta_parts(frame, venue)
 
 
-def _parsed_delta_parts(frame: Any, venue: Venue) -> tuple[int, int, int | None, bytes, bytes]:
+def _spot_text(raw: bytes) -> _Parts | None:
+    """:func:`delta_parts` of a spot frame spelled as the exchange does, else None."""
+    if raw[-3:] != b"]}}" or b"\\" in raw:
+        return None
+    kb = raw.rfind(b',"b":')
+    ka = raw.rfind(b',"a":', 0, kb)
+    ki = raw.rfind(b',"i":', 0, ka)
+    kf = raw.rfind(b',"fi":', 0, ki)
+    if not 0 <= kf < ki < ka < kb:
+        return None
+    ks = raw.rfind(_DATA, 0, kf)
+    if ks < 0 or raw.find(b'"', ks + 13) != kf - 1:
+        return None
+    first, last, asks, bids = raw[kf + 6 : ki], raw[ki + 5 : ka], raw[ka + 5 : kb], raw[kb + 5 : -2]
+    if (
+        first.isdigit()
+        and last.isdigit()
+        and not bids.translate(None, _LEVEL_TEXT)
+        and not asks.translate(None, _LEVEL_TEXT)
+    ):
+        return int(first), int(last), None, bids, asks
+    return None
+
+
+def _futures_text(raw: bytes) -> _Parts | None:
+    """:func:`delta_parts` of a futures frame spelled as the exchange does, else None."""
+    if raw[-2:] != b"}}" or b"\\" in raw:
+        return None
+    end = len(raw) - 2
+    if raw[end - 1] != 93:  # not "]": the optional "t" last
+        kt = raw.rfind(b',"t":', 0, end)
+        if kt < 0 or not raw[kt + 5 : end].isdigit():
+            return None
+        end = kt
+    kb = raw.rfind(b',"b":', 0, end)
+    ka = raw.rfind(b',"a":', 0, kb)
+    ku = raw.rfind(b',"u":', 0, ka)
+    kf = raw.rfind(b',"fu":', 0, ku)
+    kp = raw.rfind(b',"pu":', 0, kf)
+    if not 0 <= kp < kf < ku < ka < kb:
+        return None
+    ks = raw.rfind(_DATA, 0, kp)
+    if ks < 0 or raw.find(b'"', ks + 13) != kp - 1:
+        return None
+    prev, first, last = raw[kp + 6 : kf], raw[kf + 6 : ku], raw[ku + 5 : ka]
+    asks, bids = raw[ka + 5 : kb], raw[kb + 5 : end]
+    if (
+        prev.isdigit()
+        and first.isdigit()
+        and last.isdigit()
+        and not bids.translate(None, _LEVEL_TEXT)
+        and not asks.translate(None, _LEVEL_TEXT)
+    ):
+        return int(first), int(last), int(prev), bids, asks
+    return None
+
+
+def _parsed_delta_parts(frame: Any, venue: Venue) -> _Parts:
     event = depth_event(frame, venue)
     dumps = orjson.dumps
     return event.first_id, event.last_id, event.prev_id, dumps(event.bids), dumps(event.asks)
