@@ -94,18 +94,22 @@ async def record(url: str, out: Path, seconds: float) -> dict[str, Any]:
     async with engine(url, prefix="r1", snapshot_interval=0.7):
         sub = BookSubscriber(url, BOOKS, prefix="r1", max_silence=2.0)
         async with sub:
-            recorder = SubscriberRecorder(out, checkpoint_interval=0.25, flush_interval=0.2)
+            recorder = SubscriberRecorder(
+                out, checkpoint_interval=0.25, flush_interval=0.2, max_segment_seconds=1.0
+            )
             recorder.attach(sub)
             await wait_live(sub, 10)
             await asyncio.sleep(seconds)
-            await recorder.aclose()
+            # Read with no await before the close: its final checkpoints are of these books.
             views = {book: sub.view(*book.split(":"), allow_stale=True) for book in BOOKS}
+            await recorder.aclose()
             return {"views": views, "stats": sub.stats(), "recorder": dict(recorder.stats)}
 
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """One recording (3 s, faults on) shared by the tests that read it."""
+    """One recording (3 s, faults on, a new segment every second) shared by the tests
+    that read it."""
     brokers._client_installed("redis")
     server = brokers.RedisServer()
     out = tmp_path_factory.mktemp("broker-capture")
@@ -122,6 +126,7 @@ def test_a_recorded_subscriber_replays_verified(recorded) -> None:
     assert report.checkpoints_matched == report.checkpoints > 0
     assert report.decisions_matched == report.decisions > 0
     assert report.mismatch_count == 0 and not report.unchecked
+    assert report.segments == live["recorder"]["segments"] >= 3  # each continues the one before
     assert live["recorder"]["frames"] == report.frames == report.depth_events > 0
     for book in BOOKS:
         got = report.books[tuple(book.split(":"))]  # type: ignore[index]
@@ -152,22 +157,24 @@ def test_a_tampered_capture_fails_the_replay(recorded, tmp_path) -> None:
     out, _ = recorded
     copy = tmp_path / "tampered"
     shutil.copytree(out, copy)
-    (segment,) = sorted(copy.glob(f"*{SUFFIX}"))
-    with open(segment, "rb") as f:
-        data = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True).read()
-    parts, changed = [], 0
-    for start, end, is_json in _records(data):
-        line = data[start:end]
-        if is_json and line.startswith(b'{"k":"snap"'):
-            record = orjson.loads(line)
-            bids = record["snapshot"]["bids"]
-            if bids:  # the deepest bid, one more: a level no delta of the run touches
-                bids[-1][1] = str(Decimal(bids[-1][1]) + 1)
-                line = orjson.dumps(record) + b"\n"
-                changed += 1
-        parts.append(line)
+    changed = 0
+    for segment in sorted(copy.glob(f"*{SUFFIX}")):
+        with open(segment, "rb") as f:
+            data = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True).read()
+        parts = []
+        for start, end, is_json in _records(data):
+            line = data[start:end]
+            if is_json and line.startswith(b'{"k":"snap"'):
+                record = orjson.loads(line)
+                bids = record["snapshot"]["bids"]
+                if bids:  # the deepest bid, one more: a level no delta of the run touches
+                    bids[-1][1] = str(Decimal(bids[-1][1]) + 1)
+                    line = orjson.dumps(record) + b"\n"
+                    changed += 1
+            parts.append(line)
+        compressed = zstandard.ZstdCompressor(write_checksum=True).compress(b"".join(parts))
+        segment.write_bytes(compressed)
     assert changed > 0
-    segment.write_bytes(zstandard.ZstdCompressor(write_checksum=True).compress(b"".join(parts)))
     assert replay(out, verify=True).ok  # the original still verifies
     report = replay(copy, verify=True)
     assert not report.ok
@@ -236,7 +243,8 @@ async def test_subscribe_record_then_replay_verify_on_the_command_line(
 ) -> None:
     out = tmp_path / "cap"
     books = ["--spot", *SPOT, "--futures", *FUTURES]
-    async with engine(redis_server.url, prefix="r5"):
+    # No faults: the command's exit code says whether every book ended LIVE.
+    async with engine(redis_server.url, faults=False, prefix="r5"):
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "feeds.apps.cli", "subscribe", redis_server.url, *books,
             "--prefix", "r5", "--seconds", "3", "--record", str(out),

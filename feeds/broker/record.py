@@ -61,6 +61,7 @@ logged), never the subscriber.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -545,6 +546,9 @@ class SubscriberRecorder:
                 log.exception("broker capture write failed; recording stops, the books go on")
                 self.stats["dropped"] += len(self._queue)
                 self._queue.clear()
+                if writer is not None:
+                    with contextlib.suppress(OSError):
+                        writer.close()
                 writer = None
             if closing:
                 break
@@ -598,8 +602,3 @@ class SubscriberRecorder:
             self.segments.append(path)
             self.stats["segments"] += 1
             return writer
-
-    def counters(self) -> dict[str, int]:
-        """The recorder's counters (see :attr:`stats`), with the bytes of the open segment
-        counted once it is closed."""
-        return dict(self.stats)
