@@ -247,6 +247,57 @@ def add_endpoints(p: argparse.ArgumentParser, command: str, title: str) -> None:
 
 #: Event loops ``--loop`` may pick.
 LOOPS = ("auto", "asyncio", "uvloop")
+
+
+def add_capture(group: Any) -> None:
+    """The capture options of every command that records (``wexbook record``, ``wexbook
+    subscribe --record``): flushes, checkpoints, segment rotation, compression level;
+    :func:`capture_options` turns them into a recorder's keyword arguments."""
+    group.add_argument(
+        "--flush-interval",
+        type=positive_float,
+        default=1.0,
+        help="seconds between flushes: the most a kill -9 loses (default: 1)",
+    )
+    group.add_argument(
+        "--checkpoint-interval",
+        type=positive_float,
+        default=1.0,
+        help="seconds between book checkpoints (default: 1)",
+    )
+    group.add_argument(
+        "--segment-mb",
+        type=positive_float,
+        default=256.0,
+        help="rotate after this many compressed MiB (default: 256)",
+    )
+    group.add_argument(
+        "--segment-seconds",
+        type=positive_float,
+        default=3600.0,
+        help="rotate after this many seconds (default: 3600; always at UTC midnight)",
+    )
+    group.add_argument(
+        "--level",
+        type=int,
+        default=1,
+        choices=range(1, 20),
+        metavar="1-19",
+        help="zstandard level (default: 1; as small as 3 on book frames, and cheaper)",
+    )
+
+
+def capture_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The recorder keyword arguments :func:`add_capture`'s options give."""
+    return {
+        "flush_interval": args.flush_interval,
+        "checkpoint_interval": args.checkpoint_interval,
+        "max_segment_bytes": int(args.segment_mb * 2**20),
+        "max_segment_seconds": args.segment_seconds,
+        "level": args.level,
+    }
+
+
 #: Websocket layers ``--ws-layer`` may pick (see :mod:`feeds.wslayer`).
 WS_LAYERS = ("auto", "picows", "websockets")
 

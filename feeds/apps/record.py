@@ -28,9 +28,11 @@ from typing import Any
 
 from feeds.apps.args import (
     add_books,
+    add_capture,
     add_endpoints,
     add_engine,
     add_seconds,
+    capture_options,
     positive_float,
     run_async,
 )
@@ -57,38 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_engine(p)
     metrics_cli.add_arguments(p)
     cap = p.add_argument_group("capture")
-    cap.add_argument(
-        "--flush-interval",
-        type=positive_float,
-        default=1.0,
-        help="seconds between flushes: the most a kill -9 loses (default: 1)",
-    )
-    cap.add_argument(
-        "--checkpoint-interval",
-        type=positive_float,
-        default=1.0,
-        help="seconds between book checkpoints (default: 1)",
-    )
-    cap.add_argument(
-        "--segment-mb",
-        type=positive_float,
-        default=256.0,
-        help="rotate after this many compressed MiB (default: 256)",
-    )
-    cap.add_argument(
-        "--segment-seconds",
-        type=positive_float,
-        default=3600.0,
-        help="rotate after this many seconds (default: 3600; always at UTC midnight)",
-    )
-    cap.add_argument(
-        "--level",
-        type=int,
-        default=1,
-        choices=range(1, 20),
-        metavar="1-19",
-        help="zstandard level (default: 1; as small as 3 on book frames, and cheaper)",
-    )
+    add_capture(cap)
 
 
 async def record(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]:
@@ -104,11 +75,7 @@ async def record(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, A
         await stack.enter_async_context(metrics_cli.monitoring(args, manager, "wexbook record"))
         recorder = Recorder(
             args.out,
-            flush_interval=args.flush_interval,
-            checkpoint_interval=args.checkpoint_interval,
-            max_segment_bytes=int(args.segment_mb * 2**20),
-            max_segment_seconds=args.segment_seconds,
-            level=args.level,
+            **capture_options(args),
         )
         recorder.attach(manager)
         try:

@@ -38,7 +38,14 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
-from feeds.apps.args import UsageError, add_books, add_seconds, positive_float, run_async
+from feeds.apps.args import (
+    UsageError,
+    add_books,
+    add_capture,
+    add_seconds,
+    capture_options,
+    run_async,
+)
 from feeds.apps.console import StopOnCtrlC, after_live, log_to_stderr
 from feeds.apps.dashboard import BookRow, render
 from feeds.broker.backends import BrokerUnavailable, read_backend
@@ -80,38 +87,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="also record the subscribed stream to this capture directory",
     )
-    cap.add_argument(
-        "--flush-interval",
-        type=positive_float,
-        default=1.0,
-        help="seconds between flushes: the most a kill -9 loses (default: 1)",
-    )
-    cap.add_argument(
-        "--checkpoint-interval",
-        type=positive_float,
-        default=1.0,
-        help="seconds between book checkpoints (default: 1)",
-    )
-    cap.add_argument(
-        "--segment-mb",
-        type=positive_float,
-        default=256.0,
-        help="rotate after this many compressed MiB (default: 256)",
-    )
-    cap.add_argument(
-        "--segment-seconds",
-        type=positive_float,
-        default=3600.0,
-        help="rotate after this many seconds (default: 3600; always at UTC midnight)",
-    )
-    cap.add_argument(
-        "--level",
-        type=int,
-        default=1,
-        choices=range(1, 20),
-        metavar="1-19",
-        help="zstandard level (default: 1)",
-    )
+    add_capture(cap)
 
 
 def rows_of(sub: Any, meter: dict[tuple[str, str], tuple[float, int]]) -> list[BookRow]:
@@ -164,11 +140,7 @@ async def _main(args: argparse.Namespace, console: Console) -> tuple[dict[str, A
 
                 recorder = SubscriberRecorder(
                     args.record,
-                    flush_interval=args.flush_interval,
-                    checkpoint_interval=args.checkpoint_interval,
-                    max_segment_bytes=int(args.segment_mb * 2**20),
-                    max_segment_seconds=args.segment_seconds,
-                    level=args.level,
+                    **capture_options(args),
                 ).attach(sub)
             try:
                 with Live(console=console, auto_refresh=False, transient=False) as live:
