@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import brokers
+import pytest
 
 redis_server = brokers.redis_server  # the fixture
 
@@ -49,3 +50,23 @@ def test_subscribe_refuses_a_url_it_cannot_use() -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "redis://" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("nats://127.0.0.1:1", "--spot", "btc_usdt", "--prefix", "a.b"), "prefix"),
+        (("redis://127.0.0.1:1/0", "--spot", "btc_usdt", "--level", "5"), "--record"),
+        (
+            ("redis://u:hunter2@127.0.0.1:1/0", "--spot", "btc_usdt", "--segment-mb", "8"),
+            "--record",
+        ),
+    ],
+)
+def test_subscribe_bad_usage_is_one_line(args: tuple[str, ...], said: str) -> None:
+    """A prefix the broker cannot name, capture options without --record: one line, exit 2,
+    before connecting, and never the URL's password."""
+    result = subprocess.run(wexbook("subscribe", *args), capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and said in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout

@@ -256,35 +256,54 @@ def add_capture(group: Any) -> None:
     group.add_argument(
         "--flush-interval",
         type=positive_float,
-        default=1.0,
+        default=CAPTURE_DEFAULTS["flush_interval"],
         help="seconds between flushes: the most a kill -9 loses (default: 1)",
     )
     group.add_argument(
         "--checkpoint-interval",
         type=positive_float,
-        default=1.0,
+        default=CAPTURE_DEFAULTS["checkpoint_interval"],
         help="seconds between book checkpoints (default: 1)",
     )
     group.add_argument(
         "--segment-mb",
         type=positive_float,
-        default=256.0,
+        default=CAPTURE_DEFAULTS["segment_mb"],
         help="rotate after this many compressed MiB (default: 256)",
     )
     group.add_argument(
         "--segment-seconds",
         type=positive_float,
-        default=3600.0,
+        default=CAPTURE_DEFAULTS["segment_seconds"],
         help="rotate after this many seconds (default: 3600; always at UTC midnight)",
     )
     group.add_argument(
         "--level",
         type=int,
-        default=1,
+        default=CAPTURE_DEFAULTS["level"],
         choices=range(1, 20),
         metavar="1-19",
         help="zstandard level (default: 1; as small as 3 on book frames, and cheaper)",
     )
+
+
+#: What :func:`add_capture`'s options are when not given.
+CAPTURE_DEFAULTS = {
+    "flush_interval": 1.0,
+    "checkpoint_interval": 1.0,
+    "segment_mb": 256.0,
+    "segment_seconds": 3600.0,
+    "level": 1,
+}
+
+
+def capture_given(args: argparse.Namespace) -> list[str]:
+    """The capture options given other values than their defaults (as ``--flags``)."""
+    return [
+        "--" + name.replace("_", "-")
+        for name, default in CAPTURE_DEFAULTS.items()
+        if getattr(args, name) != default
+    ]
 
 
 def capture_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from feeds.apps.args import (
     add_books,
     add_capture,
     add_seconds,
+    capture_given,
     capture_options,
     run_async,
 )
@@ -182,6 +183,8 @@ def run(args: argparse.Namespace) -> int:
     """The ``wexbook subscribe`` command."""
     if not args.spot and not args.futures:
         raise UsageError("no symbols: give --spot and/or --futures symbols, e.g. --spot btc_usdt")
+    if args.record is None and (given := capture_given(args)):
+        raise UsageError(f"{', '.join(given)} without --record: give --record DIR too")
     try:
         read_backend(args.url, args.prefix)  # the URL's scheme, its client, the prefix
     except (BrokerUnavailable, ValueError) as exc:
