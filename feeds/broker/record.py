@@ -51,23 +51,21 @@ A research host can so record from the broker instead of the exchange. The mappi
 Generations and counters in the capture are the capture's own (a book's snapshots
 accepted in it), not the publisher's. The futures chain rule of the capture's books is
 ``either`` (``pu`` chains or ``fu`` follows): every engine rule implies it, so the replay
-accepts what the engine applied. Writing is done by a background thread (the
-:class:`~feeds.capture.writer.SegmentWriter` format: zstandard frames with checksums,
-one per ``flush_interval``), rotating segments after ``max_segment_bytes``,
+accepts what the engine applied. Writing is the websocket recorder's
+(:class:`~feeds.capture.segments.SegmentSink`: a background thread, zstandard frames with
+checksums, one per ``flush_interval``), rotating segments after ``max_segment_bytes``,
 ``max_segment_seconds`` and at UTC midnight; a write error stops the capture (counted,
-logged), never the subscriber.
+logged), never the subscriber. A segment's ``end`` record carries the time of the record
+before it (and no ``rotate``/``next``), as :class:`~feeds.capture.writer.SegmentWriter`
+ends a segment.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
-import logging
 import os
-import threading
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -76,15 +74,15 @@ import orjson
 from feeds.capture.format import (
     FORMAT_VERSION,
     PER_EVENT,
-    SUFFIX,
     book_hash,
     book_state,
     counts_of,
     host_clock,
     public_url,
+    wexbook_version,
     whole_book_hash,
 )
-from feeds.capture.writer import SegmentWriter
+from feeds.capture.segments import SegmentSink, stamped
 from orderbook import (
     BookSync,
     Decision,
@@ -99,8 +97,6 @@ from orderbook import (
 from . import schema
 from .subscriber import BookSubscriber, HeldBook
 
-log = logging.getLogger("wexbook.capture")
-
 _LIVE = SyncState.LIVE
 _STALE = SyncState.STALE
 _DOWN = (SyncState.DISCONNECTED, SyncState.CLOSED)
@@ -110,12 +106,6 @@ _mono_ns = time.monotonic_ns
 CHAIN_RULE = "either"
 #: Breaks of the subscriber recorded as ``feed-down`` (the others: ``resync-requested``).
 FEED_DOWN_BREAKS = frozenset({"broker_lost", "silence"})
-
-
-def _next_utc_midnight_ns(wall_ns: int) -> int:
-    day = dt.datetime.fromtimestamp(wall_ns / 1e9, dt.UTC).date() + dt.timedelta(days=1)
-    midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-    return int(midnight.timestamp()) * 1_000_000_000
 
 
 class _Lane:
@@ -153,44 +143,38 @@ class SubscriberRecorder:
         level: int = 1,
         prefix: str = "",
     ) -> None:
-        if flush_interval <= 0 or checkpoint_interval <= 0:
-            raise ValueError("flush_interval and checkpoint_interval must be > 0")
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.flush_interval = flush_interval
         self.checkpoint_interval = checkpoint_interval
         self.max_segment_bytes = max_segment_bytes
         self.max_segment_seconds = max_segment_seconds
         self.level = level
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        self._sink = sink = SegmentSink(
+            directory,
+            opening=self._opening,
+            checkpoints=self._checkpoints,
+            ending=self._ending,
+            flush_interval=flush_interval,
+            checkpoint_interval=checkpoint_interval,
+            max_segment_bytes=max_segment_bytes,
+            max_segment_seconds=max_segment_seconds,
+            level=level,
+            prefix=prefix,
+            name="broker capture",
+        )
+        self.directory = sink.directory
         #: Identifies this recording; every segment file name starts with it.
-        self.run = f"{prefix}{stamp}-{os.getpid()}"
-        #: Counters: ``frames``, ``records``, ``checkpoints``, ``snapshots`` (``snap``
-        #: records), ``breaks`` (the owner's actions written), ``bytes_out``, ``segments``,
-        #: ``write_errors``, ``dropped`` (items not written after a write error).
-        self.stats: dict[str, int] = dict.fromkeys(
-            ("frames", "records", "checkpoints", "snapshots", "breaks", "bytes_out",
-             "segments", "write_errors", "dropped"),
-            0,
-        )  # fmt: skip
+        self.run = sink.run
+        #: Counters: the sink's (``frames``, ``records``, ``bytes_out``, ``segments``,
+        #: ``checkpoints``, ``write_errors``, ``dropped``... see
+        #: :mod:`feeds.capture.segments`), and ``snapshots`` (``snap`` records) and
+        #: ``breaks`` (the owner's actions written).
+        self.stats: dict[str, int] = sink.stats
+        self.stats.update(snapshots=0, breaks=0)
         #: Paths of the segments written so far.
-        self.segments: list[Path] = []
+        self.segments: list[Path] = sink.segments
         self.subscriber: BookSubscriber | None = None
         self._lanes: dict[int, _Lane] = {}
         self._conns: list[dict[str, Any]] = []
-        self._queue: deque[tuple[Any, ...]] = deque()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._segment = 0
-        self._segment_started_ns = 0
-        self._day_end_ns = 0
-        self._rotate_wanted: str | None = None
-        self._closing = False
-        self._closed = False
-        self._failed = False
-        self._file_index = 0
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -199,7 +183,7 @@ class SubscriberRecorder:
         if self.subscriber is not None:
             raise RuntimeError("this recorder is already attached")
         self.subscriber = subscriber
-        self._loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
         venues: dict[str, int] = {}
         url = public_url(subscriber.url)
         for held in subscriber.books.values():
@@ -210,32 +194,26 @@ class SubscriberRecorder:
             lane = _Lane(held, venues[held.venue], None)
             lane.sync.observer = self._observer(lane)
             self._lanes[id(held)] = lane
-        self._start_segment()  # the books as they start: syncing
+        self._sink.start(loop)  # the books as they start: syncing
         for lane in self._lanes.values():
             with lane.held.lock:
                 self._follow(lane, "the recording started")
         subscriber.observe(self)
-        self._thread = threading.Thread(target=self._writer, name="wexbook broker capture",
-                                        daemon=True)  # fmt: skip
-        self._thread.start()
-        self._timer = self._loop.call_later(self.checkpoint_interval, self._tick)
         return self
 
     def close(self) -> None:
         """Final checkpoints, the ``end`` record, flush, stop the writer (on the loop)."""
-        if self._closed:
+        if not self._sink.begin_close():
             return
-        self._closed = True
         self._untap()
-        self._stop_writer()
+        self._sink.stop()
 
     async def aclose(self) -> None:
         """:meth:`close`, waiting for the writer off the loop."""
-        if self._closed:
+        if not self._sink.begin_close():
             return
-        self._closed = True
         self._untap()
-        await asyncio.get_running_loop().run_in_executor(None, self._stop_writer)
+        await asyncio.get_running_loop().run_in_executor(None, self._sink.stop)
 
     async def __aenter__(self) -> SubscriberRecorder:
         return self
@@ -244,21 +222,11 @@ class SubscriberRecorder:
         await self.aclose()
 
     def _untap(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._sink.cancel_timer()
         if self.subscriber is None:
             return
         self.subscriber.unobserve(self)
-        self._checkpoints()
-        self._put(("E", self._json({"k": "end", "next": None})))
-
-    def _stop_writer(self) -> None:
-        self._closing = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._sink.end()
 
     # -- the subscriber's hooks (its loop, under the book's lock) ---------------------------
 
@@ -310,7 +278,7 @@ class SubscriberRecorder:
             lane.base = None
             self._follow(lane, None)
             return
-        self._put((lane.conn, frame, _time_ns(), _mono_ns()))
+        self._put((lane.conn, frame.decode(), _time_ns(), _mono_ns()))  # an "F" record
         lane.sync.on_update(event)
         if lane.sync.state is not _LIVE:
             # The capture's book left LIVE on its own (its decision is recorded): it is
@@ -424,17 +392,10 @@ class SubscriberRecorder:
 
     # -- records (the loop) --------------------------------------------------------------
 
-    @staticmethod
-    def _json(record: dict[str, Any]) -> dict[str, Any]:
-        record["t"] = _time_ns()
-        record["m"] = _mono_ns()
-        return record
+    _json = staticmethod(stamped)
 
     def _put(self, item: tuple[Any, ...]) -> None:
-        if self._failed:
-            self.stats["dropped"] += 1
-            return
-        self._queue.append(item)
+        self._sink.put(item)  # counted as dropped once writing failed
 
     def _book_record(self, lane: _Lane, *, start: bool) -> dict[str, Any]:
         sync = lane.sync
@@ -447,15 +408,17 @@ class SubscriberRecorder:
         }
         return self._json(record)
 
-    def _header(self) -> dict[str, Any]:
+    def _header(self, segment: int) -> dict[str, Any]:
         sub = self.subscriber
         assert sub is not None
         return self._json(
             {
                 "k": "header",
                 "format": FORMAT_VERSION,
+                "wexbook": wexbook_version(),
+                "hl": None,  # the checkpoints hash the whole book
                 "run": self.run,
-                "segment": self._segment,
+                "segment": segment,
                 "created_utc": dt.datetime.now(dt.UTC).isoformat(),
                 "source": {
                     "kind": "broker",
@@ -477,13 +440,16 @@ class SubscriberRecorder:
             }
         )
 
-    def _start_segment(self) -> None:
-        header = self._header()
-        books = [self._book_record(lane, start=True) for lane in self._lanes.values()]
-        self._segment_started_ns = header["t"]
-        self._day_end_ns = _next_utc_midnight_ns(header["t"])
-        self._put(("S", header, books))
-        self._segment += 1
+    def _opening(self, segment: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """A new segment's header (its ``previous`` is set by the sink, last), then the
+        capture's books."""
+        header = self._header(segment)
+        return header, [self._book_record(lane, start=True) for lane in self._lanes.values()]
+
+    @staticmethod
+    def _ending(rotate: str | None) -> dict[str, Any]:
+        """A segment's ``end`` record: no times (the record before it's), no reason."""
+        return {"k": "end"}
 
     def _checkpoints(self) -> None:
         for lane in self._lanes.values():
@@ -509,96 +475,3 @@ class SubscriberRecorder:
                 }
             self._put(("J", self._json(record)))
             self.stats["checkpoints"] += 1
-
-    def _tick(self) -> None:
-        if self._closed:
-            return
-        try:
-            self._checkpoints()
-            now = _time_ns()
-            why = self._rotate_wanted
-            if now >= self._day_end_ns:
-                why = "utc-day"
-            elif now - self._segment_started_ns >= self.max_segment_seconds * 1e9:
-                why = "time"
-            if why is not None and not self._failed:
-                self._rotate_wanted = None
-                self._put(("E", self._json({"k": "end", "rotate": why})))
-                self._start_segment()
-                self._wake.set()
-        finally:
-            assert self._loop is not None
-            self._timer = self._loop.call_later(self.checkpoint_interval, self._tick)
-
-    # -- the writer thread -----------------------------------------------------------------
-
-    def _writer(self) -> None:
-        writer: SegmentWriter | None = None
-        while True:
-            self._wake.wait(self.flush_interval)
-            self._wake.clear()
-            closing = self._closing
-            try:
-                writer = self._drain(writer)
-            except OSError:
-                self.stats["write_errors"] += 1
-                self._failed = True
-                log.exception("broker capture write failed; recording stops, the books go on")
-                self.stats["dropped"] += len(self._queue)
-                self._queue.clear()
-                if writer is not None:
-                    with contextlib.suppress(OSError):
-                        writer.close()
-                writer = None
-            if closing:
-                break
-
-    def _drain(self, writer: SegmentWriter | None) -> SegmentWriter | None:
-        queue = self._queue
-        stats = self.stats
-        while queue:
-            item = queue.popleft()
-            tag = item[0]
-            if type(tag) is int:
-                if writer is not None:
-                    writer.frame(tag, item[1], item[2], item[3])
-                    stats["frames"] += 1
-            elif tag == "J":
-                if writer is not None:
-                    record = item[1]
-                    writer.record(record, record["t"], record["m"])
-                    stats["records"] += 1
-            elif tag == "E":
-                if writer is not None:  # SegmentWriter.close writes the end record itself
-                    before = writer.bytes_out
-                    writer.close()
-                    stats["records"] += 1
-                    stats["bytes_out"] += writer.bytes_out - before
-                    writer = None
-            else:  # "S": a new segment (header, then every book)
-                header, books = item[1], item[2]
-                writer = self._open(header)
-                for record in books:
-                    writer.record(record, record["t"], record["m"])
-                stats["records"] += 1 + len(books)
-        if writer is not None:
-            before = writer.bytes_out
-            writer.flush()
-            stats["bytes_out"] += writer.bytes_out - before
-            if writer.bytes_out >= self.max_segment_bytes:
-                self._rotate_wanted = "size"
-        return writer
-
-    def _open(self, header: dict[str, Any]) -> SegmentWriter:
-        # The segment before is named here, where the files are made.
-        header = {**header, "previous": self.segments[-1].name if self.segments else None}
-        while True:
-            path = self.directory / f"{self.run}-{self._file_index:05d}{SUFFIX}"
-            self._file_index += 1
-            try:
-                writer = SegmentWriter(path, header, level=self.level, hash_levels=None)
-            except FileExistsError:
-                continue
-            self.segments.append(path)
-            self.stats["segments"] += 1
-            return writer
