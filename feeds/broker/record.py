@@ -74,9 +74,9 @@ import orjson
 from feeds.capture.format import (
     FORMAT_VERSION,
     PER_EVENT,
-    book_hash,
     book_state,
     counts_of,
+    decision_record,
     host_clock,
     public_url,
     wexbook_version,
@@ -367,23 +367,10 @@ class SubscriberRecorder:
         lane.base = base if not lane.refused else None
 
     def _observer(self, lane: _Lane) -> Any:
-        venue = lane.venue.value
-
         def observer(decision: Decision, sync: BookSync, payload: object) -> None:
             if decision in PER_EVENT:
                 return
-            live = sync.state is _LIVE
-            record = {
-                "k": "d",
-                "v": venue,
-                "s": sync.symbol,
-                "d": decision.value,
-                "state": sync.state.value,
-                "update_id": sync.update_id,
-                "generation": sync.generation,
-                "reason": payload if isinstance(payload, str) else sync.reason,
-                "hash": book_hash(sync) if live else None,
-            }
+            record = decision_record(decision, sync, payload)
             if decision in (Decision.RESYNC_REQUESTED, Decision.FEED_DOWN, Decision.MARKED_STALE):
                 self.stats["breaks"] += 1
             self._put(("J", self._json(record)))

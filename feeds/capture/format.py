@@ -145,6 +145,25 @@ def level_hash(bids: Iterable[Any], asks: Iterable[Any]) -> str:
     return h.hexdigest()
 
 
+def decision_record(
+    decision: Decision, sync: BookSync, payload: object, hash_levels: int | None = HASH_LEVELS
+) -> dict[str, Any]:
+    """The ``d`` record of a (not per-event) decision of ``sync``: its venue, symbol, the
+    decision, the state, update id and generation after it, the reason (``payload`` when
+    it is a text), and the hash of the book when it is LIVE (:func:`book_hash`)."""
+    return {
+        "k": "d",
+        "v": sync.venue.value,
+        "s": sync.symbol,
+        "d": decision.value,
+        "state": sync.state.value,
+        "update_id": sync.update_id,
+        "generation": sync.generation,
+        "reason": payload if isinstance(payload, str) else sync.reason,
+        "hash": book_hash(sync, hash_levels) if sync.state.value == "live" else None,
+    }
+
+
 def book_hash(sync: BookSync, levels: int | None = HASH_LEVELS) -> str | None:
     """The hash of ``sync``'s book (None without a book).
 

@@ -69,7 +69,15 @@ from orderbook import (
 )
 
 from .dialects import binance_depth_update
-from .format import PER_EVENT, SUFFIX, book_hash, book_state, counts_of, public_url
+from .format import (
+    PER_EVENT,
+    SUFFIX,
+    book_hash,
+    book_state,
+    counts_of,
+    decision_record,
+    public_url,
+)
 from .writer import SegmentWriter
 
 _loads = orjson.loads
@@ -676,19 +684,7 @@ class _Importer:
     def _observe(self, decision: Decision, sync: BookSync, payload: object) -> None:
         if decision in PER_EVENT or self.writer is None:
             return
-        live = sync.state.value == "live"
-        record = {
-            "k": "d",
-            "v": sync.venue.value,
-            "s": sync.symbol,
-            "d": decision.value,
-            "state": sync.state.value,
-            "update_id": sync.update_id,
-            "generation": sync.generation,
-            "reason": payload if isinstance(payload, str) else sync.reason,
-            "hash": book_hash(sync) if live else None,
-        }
-        self.writer.record(record, *self.now)
+        self.writer.record(decision_record(decision, sync, payload), *self.now)
 
     def _book_record(self, sync: BookSync, *, start: bool) -> dict[str, Any]:
         record = {"k": "book", "start": start, **book_state(sync)}

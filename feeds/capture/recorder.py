@@ -65,6 +65,7 @@ from .format import (
     book_hash,
     book_state,
     counts_of,
+    decision_record,
     host_clock,
     public_url,
     wexbook_version,
@@ -268,19 +269,7 @@ class Recorder:
         """A decision of a book's sync (per-event ones are only counted)."""
         if decision in PER_EVENT:
             return
-        live = sync.state is _LIVE
-        record = {
-            "k": "d",
-            "v": sync.venue.value,
-            "s": sync.symbol,
-            "d": decision.value,
-            "state": sync.state.value,
-            "update_id": sync.update_id,
-            "generation": sync.generation,
-            "reason": payload if isinstance(payload, str) else sync.reason,
-            "hash": book_hash(sync, self.hash_levels) if live else None,
-        }
-        self._put(("J", self._json(record)))
+        self._put(("J", self._json(decision_record(decision, sync, payload, self.hash_levels))))
 
     def on_snapshot_request(self, book: ManagedBook) -> None:
         """A REST snapshot was asked for."""
