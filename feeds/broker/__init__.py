@@ -11,7 +11,9 @@ process rebuilds the exact books and serves the same :class:`~orderbook.BookView
 ``pip install 'wexbook[broker]'``.
 
 Modules, in the order the data flows: ``schema``, ``backends`` (which backend a URL
-names), ``redisstreams`` and ``jetstream``, ``publisher``, ``subscriber``.
+names), ``redisstreams`` and ``jetstream``, ``publisher``, ``subscriber``, and ``record``
+(:class:`~feeds.broker.record.SubscriberRecorder`: a subscriber's stream recorded in the
+capture format).
 """
 
 from .backends import BrokerUnavailable, backend_kind
