@@ -110,7 +110,7 @@ def test_record_from_plain_code_and_close_while_frames_flow(tmp_path) -> None:
         # The second recorder was closed by the manager's close; it recorded no event, so
         # its capture reads whole but verifies nothing: that is not a success.
         empty = replay(tmp_path / "cap2")
-        assert second._closed and empty.segments == 1 and not empty.ok
+        assert second.closed and empty.segments == 1 and not empty.ok
         assert "never applied an event" in empty.summary()
     finally:
         xt.close()

@@ -180,6 +180,11 @@ class Recorder:
         self._untap()  # on the loop, in order with the frames
         await asyncio.get_running_loop().run_in_executor(None, self._sink.stop)
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` began (or the manager's close closed it)."""
+        return self._sink.closed
+
     def close(self) -> None:
         """Write final checkpoints, flush, close the segment and stop the writer thread.
 
