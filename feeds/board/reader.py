@@ -338,7 +338,7 @@ class BoardReader:
         while waiting (within ``stale_after``).
 
         By default no core spins: a futex wait, woken by the writer (the wake-up costs
-        the scheduler's latency, tens of microseconds on a busy machine). ``spin``: poll
+        the scheduler's latency: tens of microseconds, more where the CPU sat idle). ``spin``: poll
         the slot for up to that many seconds first (a core busy meanwhile), then sleep:
         for a reader with a core of its own, the lowest latency (``python -m bench.board
         --isolated`` measures both)."""
