@@ -21,8 +21,7 @@ import pytest
 import test_broker_redis as scenarios
 from brokers import child, wait_ready
 from helpers import wait_for
-from prometheus_client import CollectorRegistry, generate_latest
-from test_broker_redis import BOOKS, Watched, engine, exact, subscriber_output, wait_process
+from test_broker_redis import BOOKS, engine, exact, subscriber_output, wait_process
 
 from feeds.broker import (
     BookPublisher,
@@ -40,7 +39,6 @@ from feeds.broker.jetstream import (
     subjects,
     token,
 )
-from feeds.metrics import register
 from orderbook import BookNotLive
 
 nats_server = brokers.nats_server  # the fixture
@@ -62,31 +60,7 @@ async def test_overloaded_publisher_stops_deltas_sends_status_and_snapshot(nats_
 
 
 async def test_broker_restart_mid_stream_heals_counted(nats_server) -> None:
-    async with engine(nats_server.url, prefix="n2") as run:
-        watched = Watched(nats_server.url, "n2")
-        async with watched.sub:
-            poller = asyncio.create_task(watched.poll())
-            await wait_for(watched.all_live, 10)
-            await asyncio.sleep(0.3)
-            before = len(watched.views)
-            await asyncio.to_thread(nats_server.restart, 0.2)  # down, back (its store kept)
-            await wait_for(lambda: run.publisher.counts["reconnects"] >= 1, 5)
-            await wait_for(watched.all_live, 5)
-            await asyncio.sleep(0.3)
-            assert watched.counts("broker_lost") >= len(BOOKS)
-            assert watched.sub.stats()["subscriber"]["connects"] >= 2
-            registry = CollectorRegistry()
-            register(run.manager, registry)
-            text = generate_latest(registry).decode()
-            assert 'wexbook_publisher_reconnects_total{backend="nats"} 1.0' in text
-            assert 'wexbook_publisher_connected{backend="nats"} 1.0' in text
-            poller.cancel()
-    compared, mismatches = run.compare(watched.views)
-    assert mismatches == 0 and compared > 0
-    assert len(watched.views) > before  # it served again after the restart
-    assert run.publisher.counts["disconnects"] >= 1
-    for states in watched.states.values():
-        assert ("disconnected", "feed-down") in states  # the subscriber lost the broker
+    await scenarios.broker_restart_heals(nats_server, "nats", "n2")  # its store kept
 
 
 async def test_paused_subscriber_whose_history_was_trimmed_heals(nats_server, tmp_path) -> None:
