@@ -1,7 +1,7 @@
 """Capture and replay against the real simulator: record with faults, replay, verify.
 
 One recording (module fixture, about 4 s of a fast simulator with the demo's faults and a
-forced disconnect, rotated every 1.5 s) is shared by the tests; each test reads or damages
+forced disconnect, rotated twice) is shared by the tests; each test reads or damages
 its own copy.
 """
 
@@ -31,16 +31,25 @@ FUTURES = ["btc_usdt"]
 async def _record(out: Path, seconds: float, sim_books: Any) -> dict:
     async with sim_books(SPOT, FUTURES, seed=11) as run:
         sim, manager = run.sim, run.manager
-        recorder = Recorder(
-            out, max_segment_seconds=1.5, checkpoint_interval=0.25, flush_interval=0.25
-        )
+        recorder = Recorder(out, checkpoint_interval=0.25, flush_interval=0.25)
         recorder.attach(manager)
+        books = list(manager.books.values())
+
+        async def live_then_rotate() -> None:
+            # A segment ends once every book applied events in it (a rotation by time could
+            # cut the first one before a book went LIVE: then it has nothing to check).
+            await wait_for(lambda: all(b.sync.is_live for b in books), 10)
+            await asyncio.sleep(seconds / 4)
+            recorder.rotate()
+            await asyncio.sleep(0.5)  # past the next checkpoint tick: the new segment
+
         await run.add_all()
-        await asyncio.sleep(seconds / 2)
+        await live_then_rotate()
         sim.faults.set("spot", "eth_usdt", disconnect_after=1)
         await wait_for(lambda: manager.connections["spot"].connects >= 2, 10)
         sim.faults.set("spot", "eth_usdt", disconnect_after=None)
-        await asyncio.sleep(seconds / 2)
+        await live_then_rotate()
+        await asyncio.sleep(seconds / 4)
         recorder.close()
         counts = {
             f"{b.venue.value}:{b.symbol}": {d.value: n for d, n in b.sync.counts.items() if n}

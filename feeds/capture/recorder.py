@@ -180,6 +180,11 @@ class Recorder:
         self._untap()  # on the loop, in order with the frames
         await asyncio.get_running_loop().run_in_executor(None, self._sink.stop)
 
+    def rotate(self) -> None:
+        """Start a new segment at the next checkpoint (as a rotation by size or time does;
+        its ``end`` record says ``"asked"``). From the manager's loop."""
+        self._sink.rotate()
+
     @property
     def closed(self) -> bool:
         """True once :meth:`close` began (or the manager's close closed it)."""

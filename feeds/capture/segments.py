@@ -249,6 +249,10 @@ class SegmentSink:
         if self._thread is not None:
             self._thread.join()
 
+    def rotate(self, why: str = "asked") -> None:
+        """Start a new segment at the next checkpoint tick (its ``end`` record says ``why``)."""
+        self._rotate_wanted = why
+
     def _tick(self) -> None:
         if self.closed:
             return
