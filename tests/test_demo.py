@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from rich.console import Console
 
 from feeds.apps.demo import run_demo
@@ -75,7 +76,10 @@ def test_a_run_that_checked_nothing_fails() -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_ctrl_c_prints_the_summary_and_exits_130() -> None:
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 0)])
+def test_ctrl_c_or_sigterm_prints_the_summary(sig: signal.Signals, code: int) -> None:
+    """Ctrl-C: the summary, exit 130; SIGTERM (a supervisor's stop): the summary, and the
+    exit code the run earned, as at the end of ``--seconds``."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "feeds.apps.cli", "demo", "--seconds", "60",
          "--spot", "btc_usdt", "--futures", "btc_usdt"],
@@ -90,7 +94,7 @@ def test_ctrl_c_prints_the_summary_and_exits_130() -> None:
         first = proc.stdout.readline()  # printed once Ctrl-C is handled
         assert "Ctrl-C stops it and prints the summary" in first, first
         time.sleep(3)  # let the books go live and be compared
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
@@ -98,6 +102,6 @@ def test_ctrl_c_prints_the_summary_and_exits_130() -> None:
     if "comparisons: 0," in out:  # a very slow machine: nothing was compared yet
         assert proc.returncode == 1 and "nothing was checked" in err
     else:
-        assert proc.returncode == 130, out[-2000:] + err[-2000:]
+        assert proc.returncode == code, out[-2000:] + err[-2000:]
         assert "mismatches: 0" in out
     assert "Traceback" not in err

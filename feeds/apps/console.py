@@ -28,30 +28,44 @@ from feeds.metrics.logs import fit_terminal
 class StopOnCtrlC:
     """``with StopOnCtrlC() as stop:`` then ``await stop.wait(seconds)`` or ``stop.is_set()``.
 
-    Only in the main thread and only if SIGINT is not ignored (a background job keeps
-    ignoring it); elsewhere Ctrl-C keeps its default, ``KeyboardInterrupt``.
+    Ctrl-C (SIGINT) stops the run (:attr:`interrupted`; a second one stops at once);
+    SIGTERM stops it too, as the end of ``--seconds`` does (:attr:`terminated`), so a
+    supervisor's stop still gets the summary and the files closed. Only in the main
+    thread, and only for a signal that is not ignored (a background job keeps ignoring
+    SIGINT); elsewhere the signals keep their defaults.
     """
 
     def __init__(self) -> None:
         self.event = asyncio.Event()
         self.interrupted = False
-        self._installed = False
+        self.terminated = False
+        self._installed: list[signal.Signals] = []
 
     def __enter__(self) -> StopOnCtrlC:
-        if (
-            threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
-        ):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self._on_sigint)
-                self._installed = True
+        if threading.current_thread() is threading.main_thread():
+            loop = asyncio.get_running_loop()
+            for sig, handler in (
+                (signal.SIGINT, self._on_sigint),
+                (signal.SIGTERM, self._on_sigterm),
+            ):
+                if signal.getsignal(sig) is signal.SIG_IGN:
+                    continue
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.add_signal_handler(sig, handler)
+                    self._installed.append(sig)
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._installed:
-            asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+        loop = asyncio.get_running_loop()
+        for sig in self._installed:
+            loop.remove_signal_handler(sig)
+        self._installed = []
+
+    def _on_sigterm(self) -> None:
+        self.terminated = True
+        self.event.set()
 
     def _on_sigint(self) -> None:
         if self.interrupted:
