@@ -8,11 +8,9 @@ went wrong, fails the replay."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,66 +20,17 @@ import orjson
 import pytest
 import zstandard
 from helpers import wait_for
+from test_broker_redis import BOOKS, FUTURES, SPOT, engine
 
-from feeds.apps.demo import arm_faults
-from feeds.broker import BookPublisher, BookSubscriber
+from feeds.broker import BookSubscriber
 from feeds.broker.record import SubscriberRecorder
 from feeds.capture import replay
 from feeds.capture.format import SUFFIX
-from feeds.manager import BookManager
-from feeds.rest import MarketClient
-from feeds.sim import Simulator
 
 redis_server = brokers.redis_server  # the fixture
 
-SPOT = ["btc_usdt", "eth_usdt"]
-FUTURES = ["btc_usdt"]
-BOOKS = [f"spot:{s}" for s in SPOT] + [f"futures:{s}" for s in FUTURES]
-
-
-class Engine:
-    """A stepped simulator with the demo's faults, a manager and a publisher."""
-
-    def __init__(self, sim: Simulator, manager: BookManager, publisher: BookPublisher) -> None:
-        self.sim, self.manager, self.publisher = sim, manager, publisher
-        self.running = True
-
-    async def drive(self) -> None:
-        while self.running:
-            await self.sim.advance(1)
-            await asyncio.sleep(0.003)
-
-
-@asynccontextmanager
-async def engine(
-    url: str, *, faults: bool = True, **publisher_options: Any
-) -> AsyncIterator[Engine]:
-    seed = int.from_bytes(os.urandom(2), "big")
-    async with Simulator(spot_symbols=SPOT, futures_symbols=FUTURES, seed=seed, auto=False) as sim:
-        if faults:
-            arm_faults(sim, SPOT, FUTURES)
-        market = MarketClient(sim.spot_http_url, sim.futures_http_url)
-        manager = BookManager(
-            spot_ws_url=sim.spot_ws_url,
-            futures_ws_url=sim.futures_ws_url,
-            market=market,
-            stale_after=0.4,
-            connection_options={"backoff_base": 0.05},
-        )
-        async with market, manager:
-            options = {"heartbeat": 0.2, **publisher_options}
-            publisher = await BookPublisher(url, **options).start(manager)
-            run = Engine(sim, manager, publisher)
-            await manager.add_many("spot", SPOT)
-            await manager.add_many("futures", FUTURES)
-            driver = asyncio.create_task(run.drive())
-            try:
-                yield run
-            finally:
-                run.running = False
-                await driver
-                await manager.close()
-                await publisher.close()
+# The engine (a stepped simulator with the demo's faults, a manager, a publisher) and
+# its books are the Redis scenarios'.
 
 
 async def wait_live(sub: BookSubscriber, timeout: float) -> None:

@@ -85,10 +85,13 @@ class Engine:
 
 
 @asynccontextmanager
-async def engine(url: str, **publisher_options: Any) -> AsyncIterator[Engine]:
+async def engine(
+    url: str, *, faults: bool = True, **publisher_options: Any
+) -> AsyncIterator[Engine]:
     seed = int.from_bytes(os.urandom(2), "big")
     async with Simulator(spot_symbols=SPOT, futures_symbols=FUTURES, seed=seed, auto=False) as sim:
-        arm_faults(sim, SPOT, FUTURES)
+        if faults:  # the demo's
+            arm_faults(sim, SPOT, FUTURES)
         market = MarketClient(sim.spot_http_url, sim.futures_http_url)
         manager = BookManager(
             spot_ws_url=sim.spot_ws_url,
