@@ -249,52 +249,35 @@ def add_endpoints(p: argparse.ArgumentParser, command: str, title: str) -> None:
 LOOPS = ("auto", "asyncio", "uvloop")
 
 
-def add_capture(group: Any) -> None:
-    """The capture options of every command that records (``wexbook record``, ``wexbook
-    subscribe --record``): flushes, checkpoints, segment rotation, compression level;
-    :func:`capture_options` turns them into a recorder's keyword arguments."""
-    group.add_argument(
-        "--flush-interval",
-        type=positive_float,
-        default=CAPTURE_DEFAULTS["flush_interval"],
-        help="seconds between flushes: the most a kill -9 loses (default: 1)",
-    )
-    group.add_argument(
-        "--checkpoint-interval",
-        type=positive_float,
-        default=CAPTURE_DEFAULTS["checkpoint_interval"],
-        help="seconds between book checkpoints (default: 1)",
-    )
-    group.add_argument(
-        "--segment-mb",
-        type=positive_float,
-        default=CAPTURE_DEFAULTS["segment_mb"],
-        help="rotate after this many compressed MiB (default: 256)",
-    )
-    group.add_argument(
-        "--segment-seconds",
-        type=positive_float,
-        default=CAPTURE_DEFAULTS["segment_seconds"],
-        help="rotate after this many seconds (default: 3600; always at UTC midnight)",
-    )
-    group.add_argument(
-        "--level",
-        type=int,
-        default=CAPTURE_DEFAULTS["level"],
-        choices=range(1, 20),
-        metavar="1-19",
-        help="zstandard level (default: 1; as small as 3 on book frames, and cheaper)",
-    )
-
+#: The capture options of every command that records: ``(dest, default, type, help,
+#: more add_argument keywords)``, one row each (:func:`add_capture`).
+CAPTURE_OPTIONS: tuple[tuple[str, Any, Callable[[str], Any], str, dict[str, Any]], ...] = (
+    ("flush_interval", 1.0, positive_float,
+     "seconds between flushes: the most a kill -9 loses (default: 1)", {}),
+    ("checkpoint_interval", 1.0, positive_float,
+     "seconds between book checkpoints (default: 1)", {}),
+    ("segment_mb", 256.0, positive_float,
+     "rotate after this many compressed MiB (default: 256)", {}),
+    ("segment_seconds", 3600.0, positive_float,
+     "rotate after this many seconds (default: 3600; always at UTC midnight)", {}),
+    ("level", 1, int,
+     "zstandard level (default: 1; as small as 3 on book frames, and cheaper)",
+     {"choices": range(1, 20), "metavar": "1-19"}),
+)  # fmt: skip
 
 #: What :func:`add_capture`'s options are when not given.
-CAPTURE_DEFAULTS = {
-    "flush_interval": 1.0,
-    "checkpoint_interval": 1.0,
-    "segment_mb": 256.0,
-    "segment_seconds": 3600.0,
-    "level": 1,
-}
+CAPTURE_DEFAULTS = {dest: default for dest, default, *_ in CAPTURE_OPTIONS}
+
+
+def add_capture(group: Any) -> None:
+    """The capture options of every command that records (``wexbook record``, ``wexbook
+    subscribe --record``): flushes, checkpoints, segment rotation, compression level
+    (:data:`CAPTURE_OPTIONS`); :func:`capture_options` turns them into a recorder's
+    keyword arguments."""
+    for dest, default, kind, text, more in CAPTURE_OPTIONS:
+        group.add_argument(
+            "--" + dest.replace("_", "-"), type=kind, default=default, help=text, **more
+        )
 
 
 def capture_given(args: argparse.Namespace) -> list[str]:
