@@ -18,24 +18,30 @@ def wexbook(*args: str) -> list[str]:
 
 def test_serve_publishes_and_subscribe_shows_the_books_live(redis_server) -> None:
     # Publishing alone (no --board): it runs on the pure-Python path too.
+    serve_and_subscribe(redis_server.url, "redis://")
+
+
+def serve_and_subscribe(url: str, scheme: str) -> None:
+    """``wexbook serve --publish URL`` and ``wexbook subscribe URL`` as processes: the
+    subscriber sees the books live, both exit 0, the engine says where it published."""
     books = ["--spot", "btc_usdt", "--futures", "eth_usdt"]
     engine = subprocess.Popen(
-        wexbook("serve", "--publish", redis_server.url, "--no-faults",
-                "--speed", "5", "--seconds", "12", *books),
+        wexbook("serve", "--publish", url, "--no-faults", "--speed", "5", "--seconds", "12",
+                *books),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         sub = subprocess.run(
-            wexbook("subscribe", redis_server.url, *books, "--seconds", "5"),
+            wexbook("subscribe", url, *books, "--seconds", "5"),
             capture_output=True, text=True, timeout=30,
         )  # fmt: skip
     finally:
         engine.terminate()
-        _out, err = engine.communicate(timeout=20)
+        out, err = engine.communicate(timeout=20)
     assert sub.returncode == 0, sub.stderr
     assert '"spot:btc_usdt"' in sub.stdout and '"state": "live"' in sub.stdout
     assert engine.returncode == 0, err
-    assert "published to redis://" in _out
+    assert f"published to {scheme}" in out
 
 
 def test_serve_without_a_target_is_bad_usage() -> None:

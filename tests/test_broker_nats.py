@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,7 +19,8 @@ import pytest
 import test_broker_redis as scenarios
 from brokers import child, wait_ready
 from helpers import wait_for
-from test_broker_redis import BOOKS, engine, exact, subscriber_output, wait_process
+from test_broker_cli import serve_and_subscribe
+from test_broker_redis import BOOKS, engine, exact
 
 from feeds.broker import (
     BookPublisher,
@@ -80,15 +79,7 @@ async def test_paused_subscriber_whose_history_was_trimmed_heals(nats_server, tm
         except BaseException:
             process.kill()
             raise
-    await wait_process(process, 10)
-    result = subscriber_output(out)
-    compared, mismatches = run.compare(result["views"])
-    assert mismatches == 0 and compared > 0
-    stats = result["stats"]["books"]
-    for book in BOOKS:
-        assert stats[book].get("gap", 0) >= 1, stats[book]  # history trimmed away: counted
-        assert stats[book]["snapshots"] >= 2  # and healed from a later snapshot
-        assert any(state == "live" for state, *_ in result["states"][book][2:])
+    await scenarios.healed_from_trimmed_history(process, out, run)
 
 
 async def test_a_threaded_subscriber_serves_views_from_any_thread(nats_server) -> None:
@@ -314,27 +305,6 @@ async def test_a_consumer_deleted_under_the_reader_is_made_again_where_it_stood(
 # -- the command line ---------------------------------------------------------------------------
 
 
-def wexbook(*args: str) -> list[str]:
-    return [sys.executable, "-m", "feeds.apps.cli", *args]
-
-
 @pytest.mark.slow
 def test_serve_publishes_and_subscribe_shows_the_books_live(nats_server) -> None:
-    books = ["--spot", "btc_usdt", "--futures", "eth_usdt"]
-    engine_process = subprocess.Popen(
-        wexbook("serve", "--publish", nats_server.url, "--no-faults",
-                "--speed", "5", "--seconds", "12", *books),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        sub = subprocess.run(
-            wexbook("subscribe", nats_server.url, *books, "--seconds", "5"),
-            capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
-    finally:
-        engine_process.terminate()
-        out, err = engine_process.communicate(timeout=20)
-    assert sub.returncode == 0, sub.stderr
-    assert '"spot:btc_usdt"' in sub.stdout and '"state": "live"' in sub.stdout
-    assert engine_process.returncode == 0, err
-    assert "published to nats://" in out
+    serve_and_subscribe(nats_server.url, "nats://")

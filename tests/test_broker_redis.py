@@ -315,6 +315,12 @@ async def test_paused_subscriber_whose_history_was_trimmed_heals(redis_server, t
         except BaseException:
             process.kill()
             raise
+    await healed_from_trimmed_history(process, out, run)
+
+
+async def healed_from_trimmed_history(process: Any, out: str, run: Any) -> None:
+    """The paused subscriber ``process`` (its output ``out``) served only the truth, and
+    every book counted the history it lost and healed from a later snapshot."""
     await wait_process(process, 10)
     result = subscriber_output(out)
     compared, mismatches = run.compare(result["views"])
