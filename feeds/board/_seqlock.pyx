@@ -66,29 +66,12 @@ cdef extern from *:
         return __atomic_load_n((const uint32_t *)p, __ATOMIC_SEQ_CST);
     }
 
-    /* Seqlock write of n bytes at seq + 16; returns the new (even) sequence. */
-    static inline uint64_t wb_write(unsigned char *seq, const char *data, size_t n) {
-        uint64_t s = __atomic_load_n((uint64_t *)seq, __ATOMIC_RELAXED);
-        if (s & 1) s += 1;  /* a writer killed mid-write left it odd: start from even */
-        __atomic_store_n((uint64_t *)seq, s + 1, __ATOMIC_RELAXED);
-        __atomic_thread_fence(__ATOMIC_RELEASE);
-        memcpy(seq + 16, data, n);
-        __atomic_store_n((uint64_t *)seq, s + 2, __ATOMIC_RELEASE);
-        __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    #ifdef __linux__
-        if (__atomic_load_n((uint32_t *)(seq + 8), __ATOMIC_RELAXED)) {
-            syscall(SYS_futex, (uint32_t *)(seq + WB_LOW_HALF), FUTEX_WAKE, INT_MAX,
-                    NULL, NULL, 0);
-        }
-    #endif
-        return s + 2;
-    }
-
-    /* The same, of two pieces: ``h`` bytes of ``head`` then ``n`` bytes of ``text``. */
+    /* Seqlock write of ``h`` bytes of ``head`` then ``n`` bytes of ``text`` at seq + 16;
+       returns the new (even) sequence. */
     static inline uint64_t wb_write2(unsigned char *seq, const char *head, size_t h,
                                      const char *text, size_t n) {
         uint64_t s = __atomic_load_n((uint64_t *)seq, __ATOMIC_RELAXED);
-        if (s & 1) s += 1;
+        if (s & 1) s += 1;  /* a writer killed mid-write left it odd: start from even */
         __atomic_store_n((uint64_t *)seq, s + 1, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_RELEASE);
         memcpy(seq + 16, head, h);
@@ -102,6 +85,11 @@ cdef extern from *:
         }
     #endif
         return s + 2;
+    }
+
+    /* The same, of one piece: n bytes of data. */
+    static inline uint64_t wb_write(unsigned char *seq, const char *data, size_t n) {
+        return wb_write2(seq, data, n, NULL, 0);
     }
 
     /* Seqlock read: copy head bytes, then the text whose length is the u32 at
