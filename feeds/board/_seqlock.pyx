@@ -1226,8 +1226,12 @@ cdef class ViewCache:
     """
 
     cdef bytes text
-    cdef Py_ssize_t *start
+    cdef Py_ssize_t *start  # per level (bids at 0, asks at ``levels``): its pair's span
     cdef Py_ssize_t *length
+    cdef Py_ssize_t *spare_start  # the same for the view being built (then swapped)
+    cdef Py_ssize_t *spare_length
+    cdef Py_ssize_t *pair_start  # the text's pairs, in order (bids, then asks)
+    cdef Py_ssize_t *pair_length
     cdef list built
     cdef int count[2]
     cdef int levels
@@ -1237,9 +1241,16 @@ cdef class ViewCache:
             raise ValueError("levels must not be negative")
         self.levels = levels
         self.text = b""
-        self.start = <Py_ssize_t *>PyMem_Malloc(sizeof(Py_ssize_t) * (2 * levels + 1))
-        self.length = <Py_ssize_t *>PyMem_Malloc(sizeof(Py_ssize_t) * (2 * levels + 1))
-        if self.start == NULL or self.length == NULL:
+        cdef size_t size = sizeof(Py_ssize_t) * (2 * levels + 1)
+        self.start = <Py_ssize_t *>PyMem_Malloc(size)
+        self.length = <Py_ssize_t *>PyMem_Malloc(size)
+        self.spare_start = <Py_ssize_t *>PyMem_Malloc(size)
+        self.spare_length = <Py_ssize_t *>PyMem_Malloc(size)
+        self.pair_start = <Py_ssize_t *>PyMem_Malloc(size)
+        self.pair_length = <Py_ssize_t *>PyMem_Malloc(size)
+        if (self.start == NULL or self.length == NULL or self.spare_start == NULL
+                or self.spare_length == NULL or self.pair_start == NULL
+                or self.pair_length == NULL):
             raise MemoryError()
         self.built = [None] * (2 * levels)
         self.count[0] = self.count[1] = 0
@@ -1247,6 +1258,10 @@ cdef class ViewCache:
     def __dealloc__(self):
         PyMem_Free(self.start)
         PyMem_Free(self.length)
+        PyMem_Free(self.spare_start)
+        PyMem_Free(self.spare_length)
+        PyMem_Free(self.pair_start)
+        PyMem_Free(self.pair_length)
 
     def build(self, bytes text, int nb, int na, int want_b, int want_a, dict decimals,
               object level_type, object decimal_type):
@@ -1259,87 +1274,72 @@ cdef class ViewCache:
         cdef const char *s = PyBytes_AS_STRING(text)
         cdef Py_ssize_t n = len(text), at = 0, end, mid
         cdef const char *old = PyBytes_AS_STRING(self.text)
-        cdef Py_ssize_t *pair_start = <Py_ssize_t *>PyMem_Malloc(sizeof(Py_ssize_t) * (nb + na + 1))
-        cdef Py_ssize_t *pair_len = <Py_ssize_t *>PyMem_Malloc(sizeof(Py_ssize_t) * (nb + na + 1))
-        cdef Py_ssize_t *new_start = <Py_ssize_t *>PyMem_Malloc(sizeof(Py_ssize_t) * (2 * L + 1))
-        cdef Py_ssize_t *new_len = <Py_ssize_t *>PyMem_Malloc(sizeof(Py_ssize_t) * (2 * L + 1))
+        cdef Py_ssize_t *pair_start = self.pair_start
+        cdef Py_ssize_t *pair_len = self.pair_length
+        cdef Py_ssize_t *new_start = self.spare_start
+        cdef Py_ssize_t *new_len = self.spare_length
         cdef list built = [None] * (2 * L)
-        cdef tuple out
+        cdef tuple out, bids = None
         cdef int k, side, i, base, want, last_n, c, spaces
         cdef Py_ssize_t ln, st
         cdef object level, price, qty
         cdef PyObject *hit
-        cdef tuple result
-        if pair_start == NULL or pair_len == NULL or new_start == NULL or new_len == NULL:
-            PyMem_Free(pair_start)
-            PyMem_Free(pair_len)
-            PyMem_Free(new_start)
-            PyMem_Free(new_len)
-            raise MemoryError()
-        try:
-            # the pairs: "p q" spans, separated by single spaces
-            for k in range(nb + na):
-                end = at
-                spaces = 0
-                while end < n:
-                    if s[end] == 32:
-                        spaces += 1
-                        if spaces == 2:
-                            break
-                    end += 1
-                if spaces < 1 or end == at:
-                    raise ValueError("board text holds fewer levels than its head says")
-                pair_start[k] = at
-                pair_len[k] = end - at
-                at = end + 1
-            sides = []
-            for side in range(2):
-                base = 0 if side == 0 else nb
-                want = want_b if side == 0 else want_a
-                last_n = self.count[side]
-                out = PyTuple_New(want)
-                for i in range(want):
-                    st = pair_start[base + i]
-                    ln = pair_len[base + i]
-                    c = _same_pair(old, self.start + side * L, self.length + side * L,
-                                   last_n, i, s + st, ln)
-                    if c >= 0:
-                        level = <object>PyList_GET_ITEM(self.built, side * L + c)
+        # the pairs: "p q" spans, separated by single spaces
+        for k in range(nb + na):
+            end = at
+            spaces = 0
+            while end < n:
+                if s[end] == 32:
+                    spaces += 1
+                    if spaces == 2:
+                        break
+                end += 1
+            if spaces < 1 or end == at:
+                raise ValueError("board text holds fewer levels than its head says")
+            pair_start[k] = at
+            pair_len[k] = end - at
+            at = end + 1
+        for side in range(2):
+            base = 0 if side == 0 else nb
+            want = want_b if side == 0 else want_a
+            last_n = self.count[side]
+            out = PyTuple_New(want)
+            for i in range(want):
+                st = pair_start[base + i]
+                ln = pair_len[base + i]
+                c = _same_pair(old, self.start + side * L, self.length + side * L,
+                               last_n, i, s + st, ln)
+                if c >= 0:
+                    level = <object>PyList_GET_ITEM(self.built, side * L + c)
+                else:
+                    mid = st
+                    while s[mid] != 32:
+                        mid += 1
+                    ptext = PyUnicode_DecodeASCII(s + st, mid - st, NULL)
+                    qtext = PyUnicode_DecodeASCII(s + mid + 1, st + ln - mid - 1, NULL)
+                    hit = PyDict_GetItem(decimals, ptext)
+                    if hit != NULL:
+                        price = <object>hit
                     else:
-                        mid = st
-                        while s[mid] != 32:
-                            mid += 1
-                        ptext = PyUnicode_DecodeASCII(s + st, mid - st, NULL)
-                        qtext = PyUnicode_DecodeASCII(s + mid + 1, st + ln - mid - 1, NULL)
-                        hit = PyDict_GetItem(decimals, ptext)
-                        if hit != NULL:
-                            price = <object>hit
-                        else:
-                            price = decimals[ptext] = decimal_type(ptext)
-                        hit = PyDict_GetItem(decimals, qtext)
-                        if hit != NULL:
-                            qty = <object>hit
-                        else:
-                            qty = decimals[qtext] = decimal_type(qtext)
-                        level = tuple.__new__(level_type, (price, qty))
-                    Py_INCREF(level)
-                    PyTuple_SET_ITEM(out, i, level)
-                    built[side * L + i] = level
-                    new_start[side * L + i] = st
-                    new_len[side * L + i] = ln
-                sides.append(out)
-            # the memo is this view now
-            for k in range(2 * L):
-                self.start[k] = new_start[k]
-                self.length[k] = new_len[k]
-            self.built = built
-            self.count[0] = want_b
-            self.count[1] = want_a
-            self.text = text
-            return sides[0], sides[1]
-        finally:
-            PyMem_Free(pair_start)
-            PyMem_Free(pair_len)
-            PyMem_Free(new_start)
-            PyMem_Free(new_len)
-
+                        price = decimals[ptext] = decimal_type(ptext)
+                    hit = PyDict_GetItem(decimals, qtext)
+                    if hit != NULL:
+                        qty = <object>hit
+                    else:
+                        qty = decimals[qtext] = decimal_type(qtext)
+                    level = tuple.__new__(level_type, (price, qty))
+                Py_INCREF(level)
+                PyTuple_SET_ITEM(out, i, level)
+                built[side * L + i] = level
+                new_start[side * L + i] = st
+                new_len[side * L + i] = ln
+            if side == 0:
+                bids = out
+        # the memo is this view now (the spans' arrays swapped, no copy)
+        self.spare_start, self.start = self.start, new_start
+        self.spare_length, self.length = self.length, new_len
+        self.built = built
+        self.count[0] = want_b
+        self.count[1] = want_a
+        self.text = text
+        return bids, out
