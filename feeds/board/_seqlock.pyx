@@ -939,15 +939,25 @@ cdef class Publisher:
         An applied raw frame (``bytes`` or ASCII ``str``) is patched onto the slot's last
         publish when that is sound (:meth:`patch`); otherwise the top is walked afresh."""
         cdef PyObject *hit
+        cdef SlotMemo memo
+        cdef Py_ssize_t off
         if decision is not self.applied:
             return True
         hit = PyDict_GetItem(self.offsets, id(book))
         if hit == NULL or (<tuple><object>hit)[0] is not book:
             return False
         off = (<tuple><object>hit)[1]
-        if frame is None or not self.patch(book, off, frame):
-            self.publish(book, off)
+        memo = <SlotMemo>(<tuple><object>hit)[2]
+        if frame is None or not self._patch(book, off, memo, frame):
+            self._publish(book, off, memo)
         return True
+
+    cdef SlotMemo _memo(self, object book, Py_ssize_t off):
+        """The memo of ``book``'s slot at ``off`` (``add``-ed), else None."""
+        cdef PyObject *hit = PyDict_GetItem(self.offsets, id(book))
+        if hit != NULL and (<tuple><object>hit)[0] is book and (<tuple><object>hit)[1] == off:
+            return <SlotMemo>(<tuple><object>hit)[2]
+        return None
 
     def patch(self, object book, Py_ssize_t off, object raw) -> bool:
         """Publish ``book`` after it applied the raw frame ``raw``, from the slot's last
@@ -957,8 +967,11 @@ cdef class Publisher:
         book at the update this frame follows, the frame is not plain (what the compiled
         hot path applies), a key is not a float, or the check disagrees (counted in
         :attr:`patch_misses`); the caller then walks the book (:meth:`publish`)."""
-        cdef PyObject *hit = PyDict_GetItem(self.offsets, id(book))
-        cdef SlotMemo memo
+        cdef SlotMemo memo = self._memo(book, off)
+        return memo is not None and self._patch(book, off, memo, raw)
+
+    cdef bint _patch(self, object book, Py_ssize_t off, SlotMemo memo,
+                     object raw) except -1:
         cdef Scan sc
         cdef const unsigned char *data
         cdef Py_ssize_t size, used = 0, at = 0, length
@@ -972,9 +985,6 @@ cdef class Publisher:
         cdef char *text
         cdef uint64_t bits
         cdef long long before
-        if hit == NULL or (<tuple><object>hit)[0] is not book or (<tuple><object>hit)[1] != off:
-            return False
-        memo = <SlotMemo>(<tuple><object>hit)[2]
         if not memo.valid:
             return False
         if PyBytes_CheckExact(raw):
@@ -1100,12 +1110,13 @@ cdef class Publisher:
     def publish(self, object book, Py_ssize_t off) -> int:
         """Write ``book``'s slot at ``off`` now, walking its top levels; the slot's new
         sequence number."""
-        cdef SlotMemo memo = self.scratch
-        cdef PyObject *hit = PyDict_GetItem(self.offsets, id(book))
-        if hit != NULL and (<tuple><object>hit)[0] is book and (<tuple><object>hit)[1] == off:
-            memo = <SlotMemo>(<tuple><object>hit)[2]
-        else:
+        cdef SlotMemo memo = self._memo(book, off)
+        if memo is None:
+            memo = self.scratch
             memo.forget()  # a book publishing without add(): nothing to lend
+        return self._publish(book, off, memo)
+
+    cdef uint64_t _publish(self, object book, Py_ssize_t off, SlotMemo memo) except? 0:
         cdef int last = memo.cur
         cdef int nxt = 1 - last
         cdef char *text = memo.text[nxt]
